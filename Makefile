@@ -1,0 +1,82 @@
+# The two commands every user needs: `make run` and `make test`. Everything else is a step of theirs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+RASA    := $(VENV)/bin/rasa
+STAMP   := $(VENV)/.installed
+SPACY   := build/spacy-zh-regions/meta.json
+MODEL   := models/.trained
+REGISTRY_DB := var/card_registry.sqlite3
+
+# Quiet TensorFlow, no telemetry (no internet here), and Rasa's own imports of our components.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export RASA_TELEMETRY_ENABLED ?= false
+export PYTHONPATH := $(CURDIR)
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+
+TRAINING_INPUTS := config.yml domain.yml $(shell find data knowledge -type f -name '*.yml' 2>/dev/null) $(SPACY)
+
+.PHONY: help setup run test train shell evaluate crossval lint validate test-stories pytest bench-train clean
+help:
+	@echo "make run       set up (venv, spaCy pipeline, registry, model) and start the assistant"
+	@echo "make test      set up and run every test (data validation, pytest, test stories)"
+	@echo "make train | shell | evaluate | crossval | lint | bench-train | clean"
+
+$(STAMP): requirements.txt
+	@PY310="$$(scripts/find-python310)" && { [ -x $(PY) ] || "$$PY310" -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip==24.2
+	$(PY) -m pip install --quiet --no-deps -r requirements.txt
+	$(PY) -m pip check
+	@touch $@
+
+$(SPACY): $(STAMP) scripts/build_spacy_model.py actions/regions.py components/region_entities.py
+	$(PY) scripts/build_spacy_model.py build/spacy-zh-regions
+
+$(REGISTRY_DB): $(STAMP) data/registry/sample_cards.csv scripts/import_cards.py
+	@mkdir -p var
+	$(PY) scripts/import_cards.py data/registry/sample_cards.csv --url sqlite:///$(REGISTRY_DB)
+
+setup: $(STAMP) $(SPACY) $(REGISTRY_DB)
+
+$(MODEL): $(STAMP) $(TRAINING_INPUTS)
+	$(RASA) train --fixed-model-name activation --out models
+	@touch $@
+
+train: setup $(MODEL)
+
+run: setup $(MODEL)
+	@echo "Starting: actions on :5055, Rasa on :5005 (REST: POST http://localhost:5005/webhooks/rest/webhook)"
+	@echo "Chat page: http://localhost:8080/   Staff reference desk: http://localhost:8080/staff   (Ctrl-C stops all)"
+	exec $(VENV)/bin/honcho start -f Procfile
+
+shell: setup $(MODEL)
+	$(VENV)/bin/honcho start -f Procfile actions & trap 'kill %1' EXIT; sleep 8; $(RASA) shell --model models --endpoints endpoints.yml
+
+validate: $(STAMP)
+	$(RASA) data validate --fail-on-warnings --config config.yml --domain domain.yml --data data
+
+pytest: setup $(MODEL)
+	$(PY) -m pytest -q tests
+
+test-stories: setup $(MODEL)
+	$(RASA) test core --model models --stories tests/stories --fail-on-prediction-errors --out results/stories
+
+test: setup validate $(MODEL) pytest test-stories
+
+evaluate: setup $(MODEL)
+	$(PY) scripts/evaluate.py
+
+crossval: setup
+	$(RASA) test nlu --nlu data/nlu --cross-validation --folds 3 --config config.yml --out results/crossval
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check actions components channels scripts tests web
+	$(VENV)/bin/ruff format --check actions components channels scripts tests web
+
+bench-train: setup
+	$(PY) scripts/bench_train.py
+
+clean:
+	rm -rf models build results var .pytest_cache

@@ -1,0 +1,159 @@
+"""Composing replies from the knowledge base: national answer, regional note, variations, legal basis.
+
+Pure functions over a `KnowledgeBase`; the Rasa actions only pick the inputs and send the output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actions.knowledge import KnowledgeBase
+from actions.regions import display_name, region_chain
+
+# Topics offered when there is nothing better to offer (no words, legal basis without a topic).
+STARTER_TOPICS = ("ask_how_to_activate", "ask_required_documents", "ask_activation_deadline")
+
+
+def region_note(kb: KnowledgeBase, topic: str, region: str | None, language: str) -> list[str]:
+    """Lines about `topic` for `region`: its own notes, then its province's; if the topic varies by
+    region and nothing is known for the place, say so and point to the local hotline."""
+    if not region:
+        return []
+    lines = []
+    for place in region_chain(region):
+        for note in kb.notes_for(place, topic):
+            lines.append(
+                kb.phrase(
+                    "region_note",
+                    language,
+                    region=display_name(place, language),
+                    note=note[language],
+                    source=note["source"],
+                )
+            )
+    if not lines and kb.topics[topic]["varies_by_region"]:
+        lines.append(kb.phrase("region_unknown_note", language, region=display_name(region, language)))
+    return lines
+
+
+def variation_lines(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
+    """Conflicting local rules presented as regional examples with their sources, never as national."""
+    variations = kb.topics[topic].get("variations") or []
+    if not variations:
+        return []
+    lines = [kb.phrase("variations_heading", language)]
+    lines += [
+        kb.phrase("variation", language, where=v["where"][language], rule=v["rule"][language], source=v["source"])
+        for v in variations
+    ]
+    lines.append(kb.phrase("variations_footer", language))
+    return lines
+
+
+def cite_articles(kb: KnowledgeBase, topic: str, language: str) -> str:
+    """The short legal-basis line that ends an answer: law short names and article numbers."""
+    citations = []
+    for ref in kb.topics[topic]["legal_basis"]:
+        law, article = kb.articles[ref]
+        name = law.get("short_name", law["name"])[language]
+        citations.append(f"《{name}》{article['number']['zh']}" if language == "zh" else f"{name}, {article['number']['en']}")
+    separator = "；" if language == "zh" else "; "
+    return kb.phrase("legal_line", language, citations=separator.join(citations))
+
+
+def hotline_lines(kb: KnowledgeBase, region: str | None, language: str) -> list[str]:
+    """The local hotline of the region or its province, when the knowledge base has one."""
+    for place in region_chain(region) if region else []:
+        hotline = (kb.regions.get(place) or {}).get("hotline")
+        if hotline:
+            return [kb.phrase("local_hotline", language, name=hotline[language], number=hotline["number"])]
+    return []
+
+
+def compose_answer(kb: KnowledgeBase, topic: str, language: str, region: str | None) -> list[str]:
+    """The reply to a topic question, as messages: the answer (with regional part) and the legal line."""
+    entry = kb.topics[topic]
+    parts = [entry["answer"][language].strip()]
+    notes = region_note(kb, topic, region, language)
+    if notes:
+        parts.append("\n".join(notes))
+    if entry["varies_by_region"]:
+        has_own_note = region and any(kb.notes_for(place, topic) for place in region_chain(region))
+        if not has_own_note:
+            variations = variation_lines(kb, topic, language)
+            if variations:
+                parts.append("\n".join(variations))
+        if not region:
+            parts.append(kb.phrase("region_invite", language))
+    if topic == "request_human":
+        parts += hotline_lines(kb, region, language)
+    return ["\n\n".join(parts), cite_articles(kb, topic, language)]
+
+
+def quote_articles(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
+    """The full text of a topic's articles with law, article number, issuer and date."""
+    entry = kb.topics[topic]
+    blocks = [kb.phrase("legal_heading_topic", language, topic=entry["title"][language])]
+    for ref in entry["legal_basis"]:
+        law, article = kb.articles[ref]
+        blocks.append(
+            kb.phrase(
+                "legal_article",
+                language,
+                law=law["name"][language],
+                number=article["number"][language],
+                excerpt=kb.phrase("excerpt_mark", language) if article.get("excerpt") else "",
+                issuer=law["issuer"][language],
+                date=law["date"],
+                text=article["text"][language].strip(),
+            )
+        )
+    note = entry.get("legal_note")
+    blocks.append(note[language].strip() if note else kb.phrase("legal_national_gap", language))
+    return ["\n\n".join(blocks)]
+
+
+def list_laws(kb: KnowledgeBase, language: str) -> str:
+    """The laws the assistant cites, one line each, and the honest note on what they do not regulate."""
+    lines = [kb.phrase("legal_no_topic", language)]
+    for law in kb.laws.values():
+        lines.append(f"- {law['name'][language]}（{law['issuer'][language]}，{law['date']}）" if language == "zh"
+                     else f"- {law['name'][language]} ({law['issuer'][language]}, {law['date']})")
+    lines.append(kb.phrase("legal_national_gap", language))
+    return "\n".join(lines)
+
+
+def topic_buttons(kb: KnowledgeBase, topics: list[str] | tuple[str, ...], language: str) -> list[dict[str, Any]]:
+    """Buttons that ask a topic question again: title in the person's language, payload the intent."""
+    return [{"title": kb.topics[t]["title"][language], "payload": f"/{t}"} for t in topics if t in kb.topics]
+
+
+def compose_status(
+    kb: KnowledgeBase,
+    status: str,
+    language: str,
+    *,
+    city: str,
+    masked_id: str,
+    masked_name: str,
+    outlet: str | None = None,
+    deadline: str | None = None,
+    applied_on: str | None = None,
+) -> list[str]:
+    """A verified holder's card status in plain words, what to do next, and how to activate in the
+    card's city when it is not activated yet."""
+    entry = kb.card_status[status]
+    values = {"city": display_name(city, language), "outlet": outlet, "deadline": deadline, "applied_on": applied_on}
+    # A next step that needs a value the record lacks has an alternative under `if`.
+    missing = [key for key in (entry.get("if") or {}) if not values.get(key)]
+    next_step = entry["if"][missing[0]][language] if missing else entry["next"][language]
+    fill = {k: v or "" for k, v in values.items()}
+    lines = [
+        kb.phrase("lookup_masked", language, id=masked_id, name=masked_name, city=fill["city"]),
+        entry[language].format(hotline=kb.service["hotline"]["number"], **fill),
+        next_step.format(hotline=kb.service["hotline"]["number"], **fill),
+    ]
+    if status == "issued_not_activated":
+        if any(kb.notes_for(place, "ask_how_to_activate") for place in region_chain(city)):
+            lines.append("\n".join(region_note(kb, "ask_how_to_activate", city, language)))
+    return ["\n\n".join(lines)]

@@ -1,0 +1,174 @@
+"""China's administrative divisions as a gazetteer for the `region` entity.
+
+The divisions come from the `cpca` package's table of administrative codes (adcodes.csv, derived from
+the Ministry of Civil Affairs' list); pinyin spellings come from `pypinyin`. Nothing here is typed by
+hand except the handful of English exonyms that pinyin cannot produce (Inner Mongolia, Tibet, …).
+
+Every alias (short name, full name, pinyin, English) maps to the canonical full Chinese name, which is
+the value the `region` entity and slot carry: 上海 / Shanghai → 上海市, 揭阳 → 揭阳市, 河南 → 河南省.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from pypinyin import lazy_pinyin
+
+# Placeholder rows in the adcode table that are not real places.
+_PLACEHOLDERS = {"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"}
+
+# Suffixes stripped to get the name people say ("广西壮族自治区" → "广西", "延边朝鲜族自治州" → "延边").
+_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "地区", "省", "市", "盟")
+# Ethnic-group names inside autonomous prefecture names ("湘西土家族苗族自治州" → "湘西").
+_ETHNIC_TAIL = re.compile(r"^(.{2,}?)(?:[\u4e00-\u9fff]{1,4}族)+$")
+
+# English names that are not the pinyin of the short name (official spellings first, then exonyms
+# people still type). The first is the name used in replies.
+_EXONYMS: dict[str, tuple[str, ...]] = {
+    "内蒙古自治区": ("Inner Mongolia", "Nei Mongol"),
+    "西藏自治区": ("Tibet", "Xizang"),
+    "陕西省": ("Shaanxi",),
+    "香港特别行政区": ("Hong Kong", "HK"),
+    "澳门特别行政区": ("Macao", "Macau"),
+    "台湾省": ("Taiwan",),
+    "北京市": ("Beijing", "Peking"),
+    "广州市": ("Guangzhou", "Canton"),
+    "哈尔滨市": ("Harbin",),
+    "乌鲁木齐市": ("Urumqi",),
+    "呼和浩特市": ("Hohhot",),
+    "拉萨市": ("Lhasa",),
+    "西安市": ("Xi'an", "Xian"),
+}
+# Pinyin that names a different division than the one it is the pinyin of (陕西 is "Shaanxi").
+_PINYIN_EXCLUDED = {"陕西省": {"shanxi"}}
+
+
+@dataclass(frozen=True)
+class Region:
+    """One administrative division: canonical name, level and every way people write it."""
+
+    name: str  # canonical full Chinese name, e.g. 揭阳市
+    short: str  # e.g. 揭阳
+    level: str  # "province" or "prefecture"
+    adcode: str
+    province: str  # canonical name of the province-level division it belongs to (itself for provinces)
+    name_en: str
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _short_name(full: str) -> str:
+    for suffix in _SUFFIXES:
+        if full.endswith(suffix) and len(full) - len(suffix) >= 2:
+            stem = full[: -len(suffix)]
+            match = _ETHNIC_TAIL.match(stem)
+            return match.group(1) if match and suffix in {"自治州", "自治区"} else stem
+    return full
+
+
+def _pinyin_forms(short: str) -> tuple[str, str]:
+    syllables = lazy_pinyin(short)
+    return "".join(syllables), " ".join(syllables)
+
+
+def _read_adcodes() -> list[tuple[str, str]]:
+    table = resources.files("cpca").joinpath("resources/adcodes.csv")
+    with table.open(encoding="utf-8") as handle:
+        return [(row["adcode"], row["name"]) for row in csv.DictReader(handle)]
+
+
+@lru_cache(maxsize=1)
+def all_regions() -> tuple[Region, ...]:
+    """All 34 province-level divisions and every prefecture-level division, with their aliases."""
+    rows = _read_adcodes()
+    provinces = {code[:2]: name for code, name in rows if code.endswith("0000000000")}
+    regions: list[Region] = []
+    for code, name in rows:
+        is_province = code.endswith("0000000000")
+        is_prefecture = not is_province and code[4:] == "00000000" and name not in _PLACEHOLDERS
+        if not (is_province or is_prefecture):
+            continue
+        short = _short_name(name)
+        joined, spaced = _pinyin_forms(short)
+        english = _EXONYMS.get(name, ())
+        name_en = english[0] if english else joined.capitalize()
+        aliases = {name, short, joined, spaced, *english}
+        if name.endswith("自治州"):
+            aliases.add(short + "州")  # 延边州, 海南州: how people name autonomous prefectures
+        aliases -= _PINYIN_EXCLUDED.get(name, set())
+        regions.append(
+            Region(
+                name=name,
+                short=short,
+                level="province" if is_province else "prefecture",
+                adcode=code[:6],
+                province=provinces[code[:2]],
+                name_en=name_en,
+                aliases=tuple(sorted(a for a in aliases if a)),
+            )
+        )
+    return tuple(sorted(regions, key=lambda r: r.adcode))
+
+
+@lru_cache(maxsize=1)
+def alias_index() -> dict[str, str]:
+    """Lower-cased alias → canonical name. Aliases shared by two divisions are left out (ambiguous).
+
+    A province and its capital never collide in Chinese; in pinyin some prefectures do (抚州/福州 are both
+    "fuzhou"), and guessing would send a person to the wrong city's rules.
+    """
+    index: dict[str, str] = {}
+    for alias, names in _alias_owners().items():
+        if len(names) == 1:
+            index[alias] = next(iter(names))
+        else:
+            # 吉林 and 海南 name a province and a prefecture: people who mean the prefecture say 吉林市 or
+            # 海南州, so the bare name goes to the province.
+            provinces = [n for n in names if _by_name()[n].level == "province"]
+            if len(provinces) == 1:
+                index[alias] = provinces[0]
+    return index
+
+
+def _alias_owners() -> dict[str, set[str]]:
+    owners: dict[str, set[str]] = {}
+    for region in all_regions():
+        for alias in region.aliases:
+            owners.setdefault(alias.lower(), set()).add(region.name)
+    return owners
+
+
+def ambiguous_aliases() -> dict[str, tuple[str, ...]]:
+    """Aliases that name more than one division and are left out of the index, for docs and tests."""
+    index = alias_index()
+    return {a: tuple(sorted(n)) for a, n in _alias_owners().items() if a not in index}
+
+
+@lru_cache(maxsize=1)
+def _by_name() -> dict[str, Region]:
+    return {region.name: region for region in all_regions()}
+
+
+def find_region(name: str) -> Region | None:
+    """The division whose canonical name or unambiguous alias is `name`."""
+    canonical = alias_index().get(name.strip().lower())
+    return _by_name().get(canonical) if canonical else None
+
+
+def region_chain(name: str) -> list[str]:
+    """Canonical names from the most to the least specific: 揭阳市 → [揭阳市, 广东省]."""
+    region = _by_name().get(name)
+    if region is None:
+        return []
+    return [region.name] if region.level == "province" else [region.name, region.province]
+
+
+def display_name(name: str, language: str) -> str:
+    """How to name a division in a reply: its canonical Chinese name, or its English name."""
+    region = _by_name().get(name)
+    if region is None or language == "zh":
+        return name
+    return region.name_en

@@ -1,0 +1,144 @@
+"""Rasa glue for "check my card status": the form that verifies the holder, and the lookup.
+
+Raw ID numbers and names never go into a slot: validation replaces them with keyed hashes (for the
+lookup) and masked forms (for the reply). Every lookup needs both again, and the lock-out and hourly
+limit are kept in the registry database, so restarting the conversation does not reset them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.actions import KB, reply_language
+from actions.card_registry import CardRegistry, LookupKind
+from actions.compose import compose_status
+from actions.identity import mask_id_number, mask_name, validate_id_number
+from actions.lookup_policy import WINDOW, Decision, lookup_decision
+from actions.text_input import clean_text
+
+FORM_SLOTS = ("id_number", "holder_name", "id_masked", "name_masked")
+MAX_NAME_CHARS = 40
+
+
+@lru_cache(maxsize=1)
+def registry() -> CardRegistry:
+    """The card registry of this process (URL from CARD_REGISTRY_URL; SQLite by default)."""
+    return CardRegistry()
+
+
+def _decide(conversation_id: str) -> Optional[Decision]:
+    """The lock-out/limit decision for a conversation, or None when the registry is unreachable."""
+    now = datetime.now(timezone.utc)
+    try:
+        registry().create_schema()
+    except Exception:  # noqa: BLE001 - any failure here means "unreachable"; lookup says so
+        return None
+    attempts = registry().attempts_since(conversation_id, now - WINDOW)
+    return None if attempts is None else lookup_decision(attempts, now)
+
+
+def _clear_form() -> List[EventType]:
+    return [SlotSet(slot, None) for slot in FORM_SLOTS]
+
+
+class ValidateCardStatusForm(FormValidationAction):
+    """Checks the ID number (GB 11643) and the name, and turns both into digests at once."""
+
+    def name(self) -> Text:
+        return "validate_card_status_form"
+
+    async def required_slots(
+        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Text]:
+        # Locked, over the limit or unreachable: ask nothing; the lookup action says why.
+        decision = await asyncio.to_thread(_decide, tracker.sender_id)
+        return domain_slots if decision is not None and decision.allowed else []
+
+    def validate_id_number(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        check = validate_id_number(clean_text(str(slot_value or "")))
+        if not check.ok or check.normalized is None:
+            problem = check.problem or "characters"
+            dispatcher.utter_message(text=KB.phrase(f"id_problem_{problem}", reply_language(tracker)))
+            return {"id_number": None}
+        return {
+            "id_number": registry().hash_id_number(check.normalized),
+            "id_masked": mask_id_number(check.normalized),
+        }
+
+    def validate_holder_name(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        name = clean_text(str(slot_value or ""))
+        if not name or len(name) > MAX_NAME_CHARS or any(ch.isdigit() for ch in name):
+            dispatcher.utter_message(text=KB.phrase("name_problem", reply_language(tracker)))
+            return {"holder_name": None}
+        return {"holder_name": registry().hash_name(name), "name_masked": mask_name(name)}
+
+
+class ActionCardStatusLookup(Action):
+    """After the form: look the card up by digests and explain its status; then forget both."""
+
+    def name(self) -> Text:
+        return "action_card_status_lookup"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        language = reply_language(tracker)
+        decision = await asyncio.to_thread(_decide, tracker.sender_id)
+        if decision is None:
+            dispatcher.utter_message(text=KB.phrase("lookup_unavailable", language))
+            return _clear_form()
+        if not decision.allowed:
+            minutes = str(max(1, math.ceil(decision.retry_after.total_seconds() / 60)))
+            dispatcher.utter_message(text=KB.phrase(f"lookup_{decision.reason}", language, minutes=minutes))
+            return _clear_form()
+        id_digest, name_digest = tracker.get_slot("id_number"), tracker.get_slot("holder_name")
+        if not id_digest or not name_digest:
+            return _clear_form()
+        result = await asyncio.to_thread(registry().lookup_digests, id_digest, name_digest)
+        if result.kind is LookupKind.UNAVAILABLE:
+            dispatcher.utter_message(text=KB.phrase("lookup_unavailable", language))
+            return _clear_form()
+        await asyncio.to_thread(registry().record_attempt, tracker.sender_id, result.kind is LookupKind.FOUND)
+        if result.kind is LookupKind.NO_MATCH or result.card is None:
+            dispatcher.utter_message(text=KB.phrase("lookup_no_match", language))
+            return _clear_form()
+        card = result.card
+        for text in compose_status(
+            KB,
+            card.status.value,
+            language,
+            city=card.issuing_city,
+            masked_id=tracker.get_slot("id_masked") or "",
+            masked_name=tracker.get_slot("name_masked") or "",
+            outlet=card.collection_outlet,
+            deadline=card.activation_deadline.isoformat() if card.activation_deadline else None,
+            applied_on=card.applied_on.isoformat() if card.applied_on else None,
+        ):
+            dispatcher.utter_message(text=text)
+        return _clear_form()
+
+
+class ActionStopStatusLookup(Action):
+    """The person cancelled the lookup: forget what the form had and say so."""
+
+    def name(self) -> Text:
+        return "action_stop_status_lookup"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        dispatcher.utter_message(response="utter_lookup_cancelled")
+        return _clear_form()

@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components: input cleaning, region entities, language detection."""
