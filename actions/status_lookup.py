@@ -132,7 +132,7 @@ class ActionCardStatusLookup(Action):
 
 
 class ActionStopStatusLookup(Action):
-    """The person cancelled the lookup: forget what the form had and say so."""
+    """The person cancelled the lookup: forget what the form had (the rule then says so)."""
 
     def name(self) -> Text:
         return "action_stop_status_lookup"
@@ -140,5 +140,27 @@ class ActionStopStatusLookup(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        dispatcher.utter_message(response="utter_lookup_cancelled")
         return _clear_form()
+
+
+class _AskSlot(Action):
+    """Asks for a form slot in the person's language (text in knowledge/service.yml)."""
+
+    slot = ""
+
+    def name(self) -> Text:
+        return f"action_ask_{self.slot}"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        dispatcher.utter_message(text=KB.phrase(f"ask_{self.slot}", reply_language(tracker)))
+        return []
+
+
+class ActionAskIdNumber(_AskSlot):
+    slot = "id_number"
+
+
+class ActionAskHolderName(_AskSlot):
+    slot = "holder_name"
