@@ -51,14 +51,17 @@ def variation_lines(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
 
 
 def cite_articles(kb: KnowledgeBase, topic: str, language: str) -> str:
-    """The short legal-basis line that ends an answer: law short names and article numbers."""
-    citations = []
+    """The short legal-basis line that ends an answer: each law once, with its article numbers."""
+    by_law: dict[str, list[str]] = {}
     for ref in kb.topics[topic]["legal_basis"]:
         law, article = kb.articles[ref]
         name = law.get("short_name", law["name"])[language]
-        citations.append(f"《{name}》{article['number']['zh']}" if language == "zh" else f"{name}, {article['number']['en']}")
-    separator = "；" if language == "zh" else "; "
-    return kb.phrase("legal_line", language, citations=separator.join(citations))
+        by_law.setdefault(name, []).append(article["number"][language])
+    if language == "zh":
+        citations = "；".join(f"《{name}》{'、'.join(numbers)}" for name, numbers in by_law.items())
+    else:
+        citations = "; ".join(f"{name}, {' / '.join(numbers)}" for name, numbers in by_law.items())
+    return kb.phrase("legal_line", language, citations=citations)
 
 
 def hotline_lines(kb: KnowledgeBase, region: str | None, language: str) -> list[str]:
@@ -74,7 +77,9 @@ def compose_answer(kb: KnowledgeBase, topic: str, language: str, region: str | N
     """The reply to a topic question, as messages: the answer (with regional part) and the legal line."""
     entry = kb.topics[topic]
     parts = [entry["answer"][language].strip()]
-    notes = region_note(kb, topic, region, language)
+    hotlines = hotline_lines(kb, region, language) if topic == "request_human" else []
+    # A local hotline is the regional answer to "can I talk to a person": no "no information" line.
+    notes = region_note(kb, topic, region, language) if not hotlines or kb.notes_for(region or "", topic) else []
     if notes:
         parts.append("\n".join(notes))
     if entry["varies_by_region"]:
@@ -85,8 +90,7 @@ def compose_answer(kb: KnowledgeBase, topic: str, language: str, region: str | N
                 parts.append("\n".join(variations))
         if not region:
             parts.append(kb.phrase("region_invite", language))
-    if topic == "request_human":
-        parts += hotline_lines(kb, region, language)
+    parts += hotlines
     return ["\n\n".join(parts), cite_articles(kb, topic, language)]
 
 

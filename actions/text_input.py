@@ -9,6 +9,8 @@ import unicodedata
 MAX_CHARS = 1000  # enough for any real question; a 10,000-character paste is cut, not refused
 
 _TAG = re.compile(r"<[^<>]{0,200}>")
+# Script and style elements carry code, not a question: drop them with their content.
+_CODE_ELEMENT = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 _WORDLIKE = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff]")
 
@@ -19,10 +21,22 @@ def clean_text(text: str | None) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", html.unescape(text))
+    text = _CODE_ELEMENT.sub(" ", text)
     text = _TAG.sub(" ", text)
     # Control and format characters (Cc, Cf) and unassigned code points carry no meaning for us.
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
-    return _SPACE.sub(" ", text).strip()[:MAX_CHARS]
+    return _SPACE.sub(" ", _strip_latin_accents(text)).strip()[:MAX_CHARS]
+
+
+def _strip_latin_accents(text: str) -> str:
+    """Pinyin tone marks and other accents on Latin letters go ("nǐ hǎo" → "ni hao"); marks on
+    other scripts stay."""
+    kept: list[str] = []
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch) and kept and kept[-1].isascii() and kept[-1].isalpha():
+            continue
+        kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept))
 
 
 def has_words(text: str) -> bool:

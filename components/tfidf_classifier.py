@@ -8,9 +8,11 @@ Pipeline, which the parent trains, persists (skops) and loads as it does its own
 
 from __future__ import annotations
 
-from typing import Any, Dict, Text
+from typing import Any, Dict, List, Text
 
 import skops.io as sio
+from rasa.shared.nlu.training_data.message import Message
+from scipy.sparse import csr_matrix, vstack
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -52,6 +54,22 @@ class TfidfLogisticRegressionClassifier(LogisticRegressionClassifier):
                 ),
             ]
         )
+
+    def _create_X(self, messages: List[Message]) -> csr_matrix:
+        """Features of the messages; a message without any (empty after cleaning) gets a zero row,
+        so the classifier never fails on it (Rasa would log the message text with the error)."""
+        width = self._feature_width()
+        if width is None:
+            return super()._create_X(messages)
+        rows = []
+        for message in messages:
+            row = super()._create_X([message])
+            rows.append(row if row.shape[1] == width else csr_matrix((1, width)))
+        return vstack(rows).tocsr()
+
+    def _feature_width(self) -> int | None:
+        idf = getattr(self.clf.named_steps["tfidf"], "idf_", None)
+        return None if idf is None else idf.shape[0]
 
     @classmethod
     def load(
