@@ -114,6 +114,8 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack
         **(extra_env or {}),
     }
     env.pop("TRACKER_STORE_URL", None)
+    for var in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_AES_KEY", "WECHAT_API_BASE", "REDIS_URL"):
+        env.setdefault(var, "")
     if "CARD_REGISTRY_URL" not in (extra_env or {}):
         subprocess.run(
             [sys.executable, str(ROOT / "scripts" / "import_cards.py"), str(ROOT / "data/registry/sample_cards.csv")],
