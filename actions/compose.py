@@ -82,14 +82,13 @@ def compose_answer(kb: KnowledgeBase, topic: str, language: str, region: str | N
     notes = region_note(kb, topic, region, language) if not hotlines or kb.notes_for(region or "", topic) else []
     if notes:
         parts.append("\n".join(notes))
-    if entry["varies_by_region"]:
-        has_own_note = region and any(kb.notes_for(place, topic) for place in region_chain(region))
-        if not has_own_note:
-            variations = variation_lines(kb, topic, language)
-            if variations:
-                parts.append("\n".join(variations))
-        if not region:
-            parts.append(kb.phrase("region_invite", language))
+    # Conflicting figures are shown as regional examples unless the person's own region has a note.
+    has_own_note = bool(region) and any(kb.notes_for(place, topic) for place in region_chain(region))
+    variations = [] if has_own_note else variation_lines(kb, topic, language)
+    if variations:
+        parts.append("\n".join(variations))
+    if entry["varies_by_region"] and not region:
+        parts.append(kb.phrase("region_invite", language))
     parts += hotlines
     return ["\n\n".join(parts), cite_articles(kb, topic, language)]
 

@@ -16,15 +16,31 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-from pypinyin import lazy_pinyin
+from pypinyin import Style, lazy_pinyin, pinyin
 
 # Placeholder rows in the adcode table that are not real places.
 _PLACEHOLDERS = {"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"}
 
 # Suffixes stripped to get the name people say ("广西壮族自治区" → "广西", "延边朝鲜族自治州" → "延边").
 _SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "地区", "省", "市", "盟")
-# Ethnic-group names inside autonomous prefecture names ("湘西土家族苗族自治州" → "湘西").
-_ETHNIC_TAIL = re.compile(r"^(.{2,}?)(?:[\u4e00-\u9fff]{1,4}族)+$")
+# The 55 minority ethnic groups (GB 3304), whose names end autonomous prefecture names, with or
+# without 族: "湘西土家族苗族自治州" → "湘西", "伊犁哈萨克自治州" → "伊犁".
+_ETHNIC_GROUPS = (
+    "蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 高山 拉祜 水 东乡 纳西 "
+    "景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 怒 乌孜别克 俄罗斯 鄂温克 德昂 "
+    "保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺"
+).split()
+_ETHNIC_TAIL = re.compile("(?:" + "|".join(sorted(_ETHNIC_GROUPS, key=len, reverse=True)) + ")族?$")
+# Readings pypinyin gets wrong for these place names (polyphonic characters); used for English names.
+_PINYIN_FIXES = {
+    "长治": "changzhi",
+    "朝阳": "chaoyang",
+    "漯河": "luohe",
+    "昌都": "changdu",
+    "阿勒泰": "aletai",
+    "锡林郭勒": "xilinguole",
+}
+_MAX_READINGS = 8  # pinyin spellings kept per name when characters have several readings
 
 # English names that are not the pinyin of the short name (official spellings first, then exonyms
 # people still type). The first is the name used in replies.
@@ -44,7 +60,7 @@ _EXONYMS: dict[str, tuple[str, ...]] = {
     "西安市": ("Xi'an", "Xian"),
 }
 # Pinyin that names a different division than the one it is the pinyin of (陕西 is "Shaanxi").
-_PINYIN_EXCLUDED = {"陕西省": {"shanxi"}}
+_PINYIN_EXCLUDED = {"陕西省": {"shanxi", "shan xi"}}
 
 
 @dataclass(frozen=True)
@@ -58,20 +74,29 @@ class Region:
     province: str  # canonical name of the province-level division it belongs to (itself for provinces)
     name_en: str
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # Other readings of polyphonic characters: matched only where no division claims them otherwise.
+    alternative_readings: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _short_name(full: str) -> str:
     for suffix in _SUFFIXES:
         if full.endswith(suffix) and len(full) - len(suffix) >= 2:
             stem = full[: -len(suffix)]
-            match = _ETHNIC_TAIL.match(stem)
-            return match.group(1) if match and suffix in {"自治州", "自治区"} else stem
+            if suffix in {"自治州", "自治区"}:
+                while (shorter := _ETHNIC_TAIL.sub("", stem)) != stem and len(shorter) >= 2:
+                    stem = shorter
+            return stem
     return full
 
 
-def _pinyin_forms(short: str) -> tuple[str, str]:
-    syllables = lazy_pinyin(short)
-    return "".join(syllables), " ".join(syllables)
+def _pinyin_readings(short: str) -> list[str]:
+    """Pinyin spellings of a name, the likeliest first; every reading of a polyphonic character is
+    kept (up to _MAX_READINGS spellings) so people who spell 长治 "changzhi" are understood."""
+    readings = [""]
+    for options in pinyin(short, style=Style.NORMAL, heteronym=True):
+        readings = [r + o for r in readings for o in dict.fromkeys(options)][:_MAX_READINGS]
+    first = _PINYIN_FIXES.get(short, "".join(lazy_pinyin(short)))
+    return [first] + [r for r in readings if r != first]
 
 
 def _read_adcodes() -> list[tuple[str, str]]:
@@ -92,10 +117,11 @@ def all_regions() -> tuple[Region, ...]:
         if not (is_province or is_prefecture):
             continue
         short = _short_name(name)
-        joined, spaced = _pinyin_forms(short)
+        readings = _pinyin_readings(short)
+        spaced = " ".join(lazy_pinyin(short)) if short not in _PINYIN_FIXES else None
         english = _EXONYMS.get(name, ())
-        name_en = english[0] if english else joined.capitalize()
-        aliases = {name, short, joined, spaced, *english}
+        name_en = english[0] if english else readings[0].capitalize()
+        aliases = {name, short, readings[0], *english, *([spaced] if spaced else [])}
         if name.endswith("自治州"):
             aliases.add(short + "州")  # 延边州, 海南州: how people name autonomous prefectures
         aliases -= _PINYIN_EXCLUDED.get(name, set())
@@ -108,6 +134,7 @@ def all_regions() -> tuple[Region, ...]:
                 province=provinces[code[:2]],
                 name_en=name_en,
                 aliases=tuple(sorted(a for a in aliases if a)),
+                alternative_readings=tuple(r for r in readings[1:] if r not in aliases),
             )
         )
     return tuple(sorted(regions, key=lambda r: r.adcode))
@@ -130,13 +157,16 @@ def alias_index() -> dict[str, str]:
             provinces = [n for n in names if _by_name()[n].level == "province"]
             if len(provinces) == 1:
                 index[alias] = provinces[0]
+    for alias, names in _alias_owners(alternative=True).items():
+        if alias not in index and alias not in _alias_owners() and len(names) == 1:
+            index[alias] = next(iter(names))
     return index
 
 
-def _alias_owners() -> dict[str, set[str]]:
+def _alias_owners(alternative: bool = False) -> dict[str, set[str]]:
     owners: dict[str, set[str]] = {}
     for region in all_regions():
-        for alias in region.aliases:
+        for alias in region.alternative_readings if alternative else region.aliases:
             owners.setdefault(alias.lower(), set()).add(region.name)
     return owners
 

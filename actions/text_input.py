@@ -12,7 +12,6 @@ _TAG = re.compile(r"<[^<>]{0,200}>")
 # Script and style elements carry code, not a question: drop them with their content.
 _CODE_ELEMENT = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
-_WORDLIKE = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def clean_text(text: str | None) -> str:
@@ -23,8 +22,9 @@ def clean_text(text: str | None) -> str:
     text = unicodedata.normalize("NFKC", html.unescape(text))
     text = _CODE_ELEMENT.sub(" ", text)
     text = _TAG.sub(" ", text)
-    # Control and format characters (Cc, Cf) and unassigned code points carry no meaning for us.
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    # Control characters separate words (a space); format characters such as zero-width spaces sit
+    # inside words ("社保\u200b卡") and unassigned code points mean nothing: both are dropped.
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text if unicodedata.category(ch)[0] != "C" or unicodedata.category(ch) == "Cc")
     return _SPACE.sub(" ", _strip_latin_accents(text)).strip()[:MAX_CHARS]
 
 
@@ -40,5 +40,5 @@ def _strip_latin_accents(text: str) -> str:
 
 
 def has_words(text: str) -> bool:
-    """Whether the text has anything to understand: a letter, a Han character or a digit."""
-    return bool(_WORDLIKE.search(text))
+    """Whether the text has anything to understand: a letter or digit of any script."""
+    return any(ch.isalnum() for ch in text)

@@ -1,0 +1,321 @@
+"""Custom actions through rasa-sdk's CollectingDispatcher: the exact texts and events they produce."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import status_lookup
+from actions.actions import (
+    ActionAnswerTopic,
+    ActionLegalBasis,
+    ActionOutOfScope,
+    ActionSuggestTopics,
+    ActionSwitchLanguage,
+    ValidateSlotMappings,
+)
+from actions.card_registry import CardRegistry, hash_id_number, hash_name
+from actions.compose import compose_answer, quote_articles
+from actions.status_lookup import ActionCardStatusLookup, ValidateCardStatusForm
+from scripts.import_cards import import_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "actions-test-secret"
+
+
+def make_tracker(
+    intent: str | None = None,
+    text: str = "",
+    slots: dict[str, Any] | None = None,
+    entities: list[dict] | None = None,
+    ranking: list[dict] | None = None,
+    sender: str = "tester",
+) -> Tracker:
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": entities or [],
+        "intent_ranking": ranking or [],
+    }
+    return Tracker(sender, {"language": "zh", **(slots or {})}, latest, [], False, None, {}, "action_listen")
+
+
+def run(action, tracker: Tracker) -> tuple[list[dict], list]:
+    dispatcher = CollectingDispatcher()
+    result = action.run(dispatcher, tracker, {})
+    events = asyncio.run(result) if asyncio.iscoroutine(result) else result
+    return dispatcher.messages, events
+
+
+def region_entity(value: str) -> dict:
+    return {"entity": "region", "value": value}
+
+
+# --- answers ----------------------------------------------------------------------------------------
+
+
+def test_topic_answer_without_region_gives_variations_and_invites_a_city(kb):
+    messages, events = run(ActionAnswerTopic(), make_tracker("ask_activation_deadline", "拿到卡多久内要激活"))
+    text = "\n".join(m["text"] for m in messages)
+    entry = kb.topics["ask_activation_deadline"]
+    assert entry["answer"]["zh"].strip() in text
+    for variation in entry["variations"]:
+        assert variation["source"] in text  # every conflicting figure comes with its source
+    assert kb.phrase("region_invite", "zh") in text
+    assert messages[-1]["text"].startswith("⚖")
+    assert events == [SlotSet("topic", "ask_activation_deadline")]
+
+
+def test_topic_answer_in_english_with_region_note(kb):
+    tracker = make_tracker("ask_how_to_activate", "how do I activate", {"language": "en", "region": "上海市"})
+    messages, _ = run(ActionAnswerTopic(), tracker)
+    text = "\n".join(m["text"] for m in messages)
+    assert kb.topics["ask_how_to_activate"]["answer"]["en"].strip() in text
+    shanghai = kb.notes_for("上海市", "ask_how_to_activate")[0]
+    assert shanghai["en"] in text and shanghai["source"] in text
+    assert "Shanghai" in text
+    assert kb.phrase("region_invite", "en") not in text
+    assert [m["text"] for m in messages] == compose_answer(kb, "ask_how_to_activate", "en", "上海市")
+
+
+def test_naming_a_city_re_answers_the_last_topic_for_that_city(kb):
+    tracker = make_tracker(
+        "inform", "我在上海", {"region": "上海市", "topic": "ask_how_to_activate"}, [region_entity("上海市")]
+    )
+    messages, events = run(ActionAnswerTopic(), tracker)
+    assert [m["text"] for m in messages] == compose_answer(kb, "ask_how_to_activate", "zh", "上海市")
+    assert events == [SlotSet("topic", "ask_how_to_activate")]
+
+
+def test_naming_a_city_before_any_topic_acknowledges_it_and_offers_topics(kb):
+    tracker = make_tracker("inform", "揭阳", {"region": "揭阳市"}, [region_entity("揭阳市")])
+    messages, events = run(ActionAnswerTopic(), tracker)
+    assert messages[0]["text"] == kb.phrase("region_noted", "zh", region="揭阳市")
+    assert [b["payload"] for b in messages[0]["buttons"]][0] == "/ask_how_to_activate"
+    assert events == []
+
+
+def test_inform_without_a_city_explains_what_to_do(kb):
+    messages, _ = run(ActionAnswerTopic(), make_tracker("inform", "张三", {"language": "zh"}))
+    assert messages[0]["text"] == kb.phrase("inform_without_region", "zh")
+
+
+def test_request_human_adds_the_local_hotline(kb):
+    messages, _ = run(ActionAnswerTopic(), make_tracker("request_human", "转人工", {"region": "上海市"}))
+    text = "\n".join(m["text"] for m in messages)
+    assert kb.service["hotline"]["number"] in text
+    assert kb.regions["上海市"]["hotline"]["number"] in text
+
+
+def test_legal_basis_after_a_topic_quotes_the_articles_in_full(kb):
+    tracker = make_tracker("ask_legal_basis", "有什么法律依据", {"topic": "ask_lost_or_replace_card"})
+    messages, _ = run(ActionLegalBasis(), tracker)
+    text = "\n".join(m["text"] for m in messages)
+    assert [m["text"] for m in messages] == quote_articles(kb, "ask_lost_or_replace_card", "zh")
+    for ref in kb.topics["ask_lost_or_replace_card"]["legal_basis"]:
+        law, article = kb.articles[ref]
+        assert article["text"]["zh"].strip() in text
+        assert law["issuer"]["zh"] in text and law["date"] in text
+
+
+def test_legal_basis_without_a_topic_lists_laws_and_is_honest(kb):
+    messages, _ = run(ActionLegalBasis(), make_tracker("ask_legal_basis", "which law", {"language": "en"}))
+    text = "\n".join(m["text"] for m in messages)
+    for law in kb.laws.values():
+        assert law["name"]["en"] in text
+    assert kb.phrase("legal_national_gap", "en") in text
+    assert messages[-1]["buttons"]
+
+
+# --- fallback, scope, language -----------------------------------------------------------------------
+
+
+def test_fallback_offers_the_two_most_likely_topics(kb):
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.3},
+        {"name": "greet", "confidence": 0.25},
+        {"name": "ask_password", "confidence": 0.2},
+        {"name": "ask_electronic_card", "confidence": 0.18},
+        {"name": "ask_activation_fee", "confidence": 0.1},
+    ]
+    messages, _ = run(ActionSuggestTopics(), make_tracker("nlu_fallback", "电子卡密码咋整", ranking=ranking))
+    assert messages[0]["text"] == kb.phrase("fallback", "zh")
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["/ask_password", "/ask_electronic_card"]
+    assert messages[0]["buttons"][0]["title"] == kb.topics["ask_password"]["title"]["zh"]
+
+
+@pytest.mark.parametrize("text", ["", "😀😀😀", "？？？"])
+def test_no_words_asks_for_a_question(kb, text):
+    messages, _ = run(ActionSuggestTopics(), make_tracker("nlu_fallback", text, {"language": "en"}))
+    assert messages[0]["text"] == kb.phrase("no_words", "en")
+    assert len(messages[0]["buttons"]) == 3
+
+
+def test_out_of_scope_says_what_is_covered_and_where_to_go(kb):
+    messages, _ = run(ActionOutOfScope(), make_tracker("out_of_scope", "明天天气怎么样"))
+    assert kb.service["scope"]["zh"] in messages[0]["text"]
+    assert kb.service["hotline"]["number"] in messages[0]["text"]
+
+
+def test_switch_language_confirms_in_the_new_language(kb):
+    messages, _ = run(ActionSwitchLanguage(), make_tracker("switch_language", "English please", {"language": "en"}))
+    assert messages[0]["text"] == kb.phrase("language_switched", "en")
+
+
+def _validate(method: str, value: Any, tracker: Tracker) -> dict:
+    return getattr(ValidateSlotMappings(), method)(value, CollectingDispatcher(), tracker, {})
+
+
+def test_explicit_switch_pins_the_language():
+    tracker = make_tracker("switch_language", "please answer in English")
+    assert _validate("validate_language", "en", tracker) == {"language": "en", "language_pinned": "en"}
+
+
+def test_pinned_language_survives_a_message_in_the_other_script():
+    tracker = make_tracker("ask_password", "密码", {"language": "en", "language_pinned": "en"})
+    assert _validate("validate_language", "zh", tracker) == {"language": "en"}
+
+
+def test_unpinned_language_follows_the_latest_message():
+    assert _validate("validate_language", "en", make_tracker("greet", "hello")) == {"language": "en"}
+
+
+def test_a_city_wins_over_its_province():
+    tracker = make_tracker("inform", "广西南宁", entities=[region_entity("广西壮族自治区"), region_entity("南宁市")])
+    assert _validate("validate_region", "广西壮族自治区", tracker) == {"region": "南宁市"}
+
+
+# --- card status form and lookup ---------------------------------------------------------------------
+
+
+@pytest.fixture()
+def registry(tmp_path, monkeypatch) -> CardRegistry:
+    registry = CardRegistry(f"sqlite:///{tmp_path / 'registry.sqlite3'}", secret=SECRET)
+    registry.create_schema()
+    report = import_csv(ROOT / "data" / "registry" / "sample_cards.csv", registry)
+    assert report.ok
+    monkeypatch.setattr(status_lookup, "registry", lambda: registry)
+    return registry
+
+
+def _form_validate(method: str, value: str, language: str = "zh") -> tuple[dict, list[dict]]:
+    dispatcher = CollectingDispatcher()
+    result = getattr(ValidateCardStatusForm(), method)(value, dispatcher, make_tracker(slots={"language": language}), {})
+    return result, dispatcher.messages
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("11010519491231002", "length"),
+        ("11010519491231002Y", "characters"),
+        ("99010519491231002X", "region_code"),
+        ("110105194902300021", "birth_date"),
+        ("110105194912310021", "check_digit"),
+    ],
+)
+def test_invalid_id_numbers_say_what_is_wrong(kb, registry, raw, problem):
+    result, messages = _form_validate("validate_id_number", raw)
+    assert result == {"id_number": None}
+    assert messages[0]["text"] == kb.phrase(f"id_problem_{problem}", "zh")
+
+
+def test_valid_id_becomes_a_digest_and_a_mask(registry):
+    result, messages = _form_validate("validate_id_number", "11010519491231002x")
+    assert messages == []
+    assert result["id_number"] == hash_id_number("11010519491231002X", SECRET)
+    assert result["id_masked"] == "110105********002X"
+    assert "11010519491231002" not in str(result)
+
+
+def test_name_becomes_a_digest_and_a_mask(registry):
+    result, _ = _form_validate("validate_holder_name", "张三")
+    assert result == {"holder_name": hash_name("张三", SECRET), "name_masked": "张*"}
+
+
+def _lookup_tracker(id_number: str, name: str, language: str = "zh", sender: str = "lookup-test") -> Tracker:
+    slots = {
+        "language": language,
+        "id_number": hash_id_number(id_number, SECRET),
+        "holder_name": hash_name(name, SECRET),
+        "id_masked": id_number[:6] + "********" + id_number[-4:],
+        "name_masked": name[0] + "*",
+    }
+    return make_tracker(slots=slots, sender=sender)
+
+
+CLEARED = [SlotSet(s, None) for s in ("id_number", "holder_name", "id_masked", "name_masked")]
+
+
+def test_lookup_reports_status_next_step_and_deadline(kb, registry):
+    messages, events = run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "张三"))
+    text = "\n".join(m["text"] for m in messages)
+    assert "110105********002X" in text and "张*" in text
+    assert kb.card_status["issued_not_activated"]["zh"] in text
+    assert "2027-06-30" in text
+    assert "11010519491231002X" not in text and "张三" not in text
+    assert events == CLEARED  # the next lookup needs the ID and the name again
+
+
+def test_lookup_in_english_for_a_lost_card(kb, registry):
+    messages, _ = run(ActionCardStatusLookup(), _lookup_tracker("440524188001010014", "李四", "en"))
+    text = "\n".join(m["text"] for m in messages)
+    assert kb.card_status["reported_lost"]["en"] in text
+    assert "Shantou" in text
+
+
+def test_wrong_name_and_unknown_id_get_identical_replies(kb, registry):
+    wrong_name, _ = run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "王五", sender="a"))
+    unknown_id, _ = run(ActionCardStatusLookup(), _lookup_tracker("110105199001010010", "张三", sender="b"))
+    assert wrong_name == unknown_id == [{**wrong_name[0], "text": kb.phrase("lookup_no_match", "zh")}]
+
+
+def test_three_failures_lock_the_conversation(kb, registry):
+    for _ in range(3):
+        run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "王五", sender="locked"))
+    messages, _ = run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "张三", sender="locked"))
+    assert messages[0]["text"] == kb.phrase("lookup_locked", "zh", minutes="30")
+    # Another conversation is not affected.
+    messages, _ = run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "张三", sender="other"))
+    assert any(kb.card_status["issued_not_activated"]["zh"] in m["text"] for m in messages)
+
+
+def test_the_lock_lifts_after_thirty_minutes(kb, registry):
+    past = datetime.now(timezone.utc) - timedelta(minutes=31)
+    for _ in range(3):
+        registry.record_attempt("lifted", False, at=past)
+    messages, _ = run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "张三", sender="lifted"))
+    assert any(kb.card_status["issued_not_activated"]["zh"] in m["text"] for m in messages)
+
+
+def test_ten_lookups_an_hour_at_most(kb, registry):
+    for _ in range(10):
+        run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "张三", sender="busy"))
+    messages, _ = run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "张三", sender="busy"))
+    assert messages[0]["text"].startswith(kb.phrase("lookup_rate_limited", "zh", minutes="60")[:12])
+
+
+def test_form_asks_nothing_while_locked(registry):
+    for _ in range(3):
+        registry.record_attempt("locked-form", False)
+    slots = asyncio.run(
+        ValidateCardStatusForm().required_slots(
+            ["id_number", "holder_name"], CollectingDispatcher(), make_tracker(sender="locked-form"), {}
+        )
+    )
+    assert slots == []
+
+
+def test_registry_down_is_said_plainly(kb, monkeypatch):
+    down = CardRegistry("postgresql://nobody@127.0.0.1:1/none", secret=SECRET)
+    monkeypatch.setattr(status_lookup, "registry", lambda: down)
+    messages, events = run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "张三"))
+    assert messages[0]["text"] == kb.phrase("lookup_unavailable", "zh")
+    assert events == CLEARED

@@ -1,0 +1,276 @@
+"""Conversations with the running assistant over Rasa's REST webhook (action server + Rasa server).
+
+Assertions are on what a person would read: the reply's content and its language.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import Stack, new_sender, start_stack, stop_stack, texts
+
+from actions.compose import compose_answer
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parent.parent
+HAN = re.compile(r"[\u4e00-\u9fff]")
+SAMPLE = list(csv.DictReader((ROOT / "data" / "registry" / "sample_cards.csv").open(encoding="utf-8")))
+
+
+def is_chinese(text: str) -> bool:
+    """Mostly Han characters (answers in Chinese), as opposed to English prose."""
+    han = len(HAN.findall(text))
+    latin = len(re.findall(r"[A-Za-z]{2,}", text))
+    return han > latin
+
+
+def is_english(text: str) -> bool:
+    words = len(re.findall(r"[A-Za-z]{2,}", text))
+    return words > 5 and words > len(HAN.findall(text))
+
+
+def conversation(stack: Stack, *turns: str) -> list[str]:
+    sender = new_sender()
+    return [texts(stack.say(turn, sender)) for turn in turns]
+
+
+# --- answers, languages, regions ----------------------------------------------------------------------
+
+
+def test_chinese_question_gets_the_chinese_answer_with_its_legal_line(stack, kb):
+    reply = texts(stack.say("社保卡在哪里激活"))
+    assert kb.topics["ask_how_to_activate"]["answer"]["zh"].splitlines()[0] in reply
+    assert "⚖ 依据" in reply
+    assert kb.phrase("region_invite", "zh") in reply
+    assert is_chinese(reply)
+
+
+def test_english_question_gets_the_english_answer(stack, kb):
+    reply = texts(stack.say("Do I need to bring my ID card to activate?"))
+    assert kb.topics["ask_required_documents"]["answer"]["en"].splitlines()[0] in reply
+    assert "⚖ Legal basis" in reply
+    assert is_english(reply)
+
+
+def test_reply_language_follows_the_latest_message(stack, kb):
+    first, second = conversation(stack, "社保卡丢了怎么挂失", "How much does activation cost?")
+    assert is_chinese(first)
+    assert kb.topics["ask_activation_fee"]["answer"]["en"].splitlines()[0] in second
+
+
+def test_explicit_switch_holds_for_later_messages_in_the_other_script(stack, kb):
+    switched, answer = conversation(stack, "please answer in English", "社保卡密码忘了怎么办")
+    assert switched == kb.phrase("language_switched", "en")
+    assert kb.topics["ask_password"]["answer"]["en"].splitlines()[0] in answer
+    back = conversation(stack, "please answer in English", "说中文")[1]
+    assert back == kb.phrase("language_switched", "zh")
+
+
+def test_naming_the_city_adds_its_note_and_it_is_remembered(stack, kb):
+    first, with_city, next_topic = conversation(
+        stack, "社保卡在哪里激活", "我在上海", "激活要收费吗"
+    )
+    shanghai = kb.notes_for("上海市", "ask_how_to_activate")[0]
+    assert shanghai["zh"] not in first
+    assert shanghai["zh"] in with_city and shanghai["source"] in with_city
+    # The city is kept: the next answer speaks of Shanghai without being told again.
+    expected = compose_answer(kb, "ask_activation_fee", "zh", "上海市")
+    assert all(part.split("\n\n")[-1] in next_topic for part in expected)
+
+
+def test_city_named_in_english_is_normalised(stack, kb):
+    reply = conversation(stack, "How do I activate my card?", "I'm in Guangzhou")[1]
+    note = kb.notes_for("广州市", "ask_how_to_activate") or [None]
+    assert "Guangzhou" in reply
+    if note[0]:
+        assert note[0]["en"] in reply
+
+
+def test_conflicting_deadlines_are_regional_examples_not_a_national_rule(stack, kb):
+    reply = texts(stack.say("拿到卡多久内要激活"))
+    assert kb.phrase("variations_heading", "zh") in reply
+    for variation in kb.topics["ask_activation_deadline"]["variations"]:
+        assert variation["source"] in reply
+    national = kb.topics["ask_activation_deadline"]["answer"]["zh"]
+    assert "300天内" not in national
+
+
+def test_legal_basis_follow_up_quotes_the_full_articles(stack, kb):
+    reply = conversation(stack, "社保卡丢了怎么补办", "这有什么法律依据")[1]
+    for ref in kb.topics["ask_lost_or_replace_card"]["legal_basis"]:
+        law, article = kb.articles[ref]
+        assert article["text"]["zh"].strip() in reply
+        assert law["name"]["zh"] in reply and law["date"] in reply
+
+
+def test_legal_basis_without_a_topic_lists_the_laws(stack, kb):
+    reply = texts(stack.say("Which law is this based on?"))
+    for law in kb.laws.values():
+        assert law["name"]["en"] in reply
+
+
+def test_request_human_gives_12333_and_the_local_hotline(stack, kb):
+    reply = conversation(stack, "我在杭州", "转人工")[1]
+    assert kb.service["hotline"]["number"] in reply
+    assert kb.regions["杭州市"]["hotline"]["number"] in reply
+
+
+def test_out_of_scope_points_to_12333(stack, kb):
+    reply = texts(stack.say("明天北京天气怎么样"))
+    assert kb.service["scope"]["zh"] in reply
+
+
+def test_gibberish_gets_two_topic_suggestions(stack, kb):
+    messages = stack.say("asdfgh qwerty")
+    assert messages[0]["text"] == kb.phrase("fallback", "en")
+    assert len(messages[0]["buttons"]) == 2
+    assert all(b["payload"].startswith("/ask_") or b["payload"] == "/report_card_problem" or b["payload"] == "/request_human" for b in messages[0]["buttons"])
+    # A suggestion button answers its topic.
+    topic = messages[0]["buttons"][0]["payload"][1:]
+    reply = texts(stack.say(messages[0]["buttons"][0]["payload"]))
+    assert kb.topics[topic]["answer"]["zh"].splitlines()[0] in reply or kb.topics[topic]["answer"]["en"].splitlines()[0] in reply
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "   ", "😀😀😀", "<script>alert('x')</script>", "\x00\x07\x1b[31m", "激活" * 5000, "a" * 10000, "<b>社保卡</b>怎么激活"],
+    ids=["empty", "spaces", "emoji", "script", "control", "10k-chinese", "10k-latin", "markup-around-question"],
+)
+def test_bad_input_gets_a_clear_reply_never_silence_or_markup(stack, bad):
+    messages = stack.say(bad)
+    assert messages, "the assistant went silent"
+    reply = texts(messages)
+    assert reply.strip()
+    assert "<script" not in reply and "<b>" not in reply
+
+
+def test_bad_input_does_not_lose_the_conversation(stack, kb):
+    sender = new_sender()
+    stack.say("我在上海", sender)
+    stack.say("", sender)
+    stack.say("\x00" * 50, sender)
+    reply = texts(stack.say("社保卡在哪里激活", sender))
+    assert kb.notes_for("上海市", "ask_how_to_activate")[0]["zh"] in reply
+
+
+# --- card status lookups ------------------------------------------------------------------------------
+
+
+def card(status: str) -> dict:
+    return next(row for row in SAMPLE if row["status"] == status)
+
+
+def lookup(stack: Stack, id_number: str, name: str, ask: str = "帮我查一下我的社保卡状态", sender: str | None = None) -> list[str]:
+    sender = sender or new_sender()
+    return [texts(stack.say(turn, sender)) for turn in (ask, id_number, name)]
+
+
+@pytest.mark.parametrize("status", sorted({row["status"] for row in SAMPLE}))
+def test_every_status_is_explained_in_chinese(stack, kb, status):
+    row = card(status)
+    asked, after_id, result = lookup(stack, row["id_number"], row["name"])
+    assert asked == kb.phrase("ask_id_number", "zh")
+    assert after_id == kb.phrase("ask_holder_name", "zh")
+    assert kb.card_status[status]["zh"].split("{")[0] in result
+    assert row["id_number"][:6] + "********" + row["id_number"][-4:] in result
+    assert row["id_number"] not in result and row["name"] not in result
+
+
+@pytest.mark.parametrize("status", ["issued_not_activated", "reported_lost", "social_enabled", "ready_for_collection"])
+def test_statuses_are_explained_in_english(stack, kb, status):
+    row = card(status)
+    asked, _, result = lookup(stack, row["id_number"], row["name"], ask="check my card status")
+    assert asked == kb.phrase("ask_id_number", "en")
+    assert kb.card_status[status]["en"].split("{")[0] in result
+
+
+def test_zhang_san_gets_his_deadline(stack):
+    result = lookup(stack, "11010519491231002X", "张三")[2]
+    assert "2027-06-30" in result and "110105********002X" in result and "张*" in result
+
+
+def test_bad_check_digit_says_so_and_asks_again(stack, kb):
+    sender = new_sender()
+    stack.say("check my card status", sender)
+    reply = texts(stack.say("11010519491231002Y", sender))
+    assert kb.phrase("id_problem_characters", "en") in reply
+    reply = texts(stack.say("110105194912310021", sender))
+    assert kb.phrase("id_problem_check_digit", "en") in reply
+    assert kb.phrase("ask_id_number", "en") in reply
+
+
+def test_wrong_name_and_unknown_id_look_the_same(stack, kb):
+    wrong_name = lookup(stack, "11010519491231002X", "王小明")[2]
+    unknown_id = lookup(stack, "110105199001010010", "张三")[2]
+    assert wrong_name == unknown_id == kb.phrase("lookup_no_match", "zh")
+
+
+def test_three_failures_lock_the_conversation_even_for_the_right_name(stack, kb):
+    sender = new_sender()
+    for _ in range(3):
+        lookup(stack, "11010519491231002X", "王小明", sender=sender)
+    reply = texts(stack.say("帮我查一下我的社保卡状态", sender))
+    assert reply == kb.phrase("lookup_locked", "zh", minutes="30")
+    # Restarting the conversation does not lift the lock: it is kept server-side.
+    stack.say("/restart", sender)
+    reply = texts(stack.say("帮我查一下我的社保卡状态", sender))
+    assert reply == kb.phrase("lookup_locked", "zh", minutes="30")
+
+
+def domain_response(name: str, language: str) -> str:
+    responses = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"][name]
+    conditional = [r for r in responses if r.get("condition")]
+    plain = [r for r in responses if not r.get("condition")]
+    return (conditional if language == "en" else plain)[0]["text"]
+
+
+@pytest.mark.parametrize(("ask", "cancel", "language"), [("帮我查一下我的社保卡状态", "算了", "zh"), ("check my card status", "cancel", "en")])
+def test_cancel_mid_form(stack, kb, ask, cancel, language):
+    sender = new_sender()
+    stack.say(ask, sender)
+    stack.say("11010519491231002X", sender)
+    assert texts(stack.say(cancel, sender)) == domain_response("utter_lookup_cancelled", language)
+    reply = texts(stack.say("社保卡在哪里激活", sender))
+    assert kb.topics["ask_how_to_activate"]["answer"]["zh"].splitlines()[0] in reply
+
+
+def test_each_lookup_needs_the_id_and_name_again(stack, kb):
+    sender = new_sender()
+    lookup(stack, "11010519491231002X", "张三", sender=sender)
+    assert texts(stack.say("帮我查一下我的社保卡状态", sender)) == kb.phrase("ask_id_number", "zh")
+
+
+def test_no_raw_id_or_name_in_the_tracker_store_or_logs(stack):
+    lookup(stack, "11010519491231002X", "张三")
+    lookup(stack, "440524188001010014", "李四", ask="check my card status")
+    stack.say("my id is 11010519491231002X")  # outside the form, too
+    stored = stack.tracker_db.read_bytes()
+    assert stored, "the tracker store wrote nothing"
+    for secret in ("11010519491231002X", "440524188001010014", "张三", "李四"):
+        encoded = [secret.encode(), secret.encode("unicode_escape")]
+        assert not any(e in stored for e in encoded), f"{secret} in the tracker store"
+        for log in stack.logs:
+            assert secret not in log.read_text(errors="replace"), f"{secret} in {log.name}"
+        assert secret.encode() not in stack.registry_db.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def stack_without_registry(tmp_path_factory):
+    running = start_stack(
+        tmp_path_factory.mktemp("no-registry"),
+        {"CARD_REGISTRY_URL": "postgresql://nobody@127.0.0.1:1/registry"},
+    )
+    yield running
+    stop_stack(running)
+
+
+def test_registry_down_says_so_and_the_conversation_goes_on(stack_without_registry, kb):
+    sender = new_sender()
+    reply = texts(stack_without_registry.say("帮我查一下我的社保卡状态", sender))
+    assert reply == kb.phrase("lookup_unavailable", "zh")
+    reply = texts(stack_without_registry.say("社保卡在哪里激活", sender))
+    assert kb.topics["ask_how_to_activate"]["answer"]["zh"].splitlines()[0] in reply

@@ -1,0 +1,452 @@
+"""Tests for actions.knowledge: the real knowledge base, its honesty rules, and malformed copies."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import string
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actions.card_registry import CardStatus
+from actions.identity import validate_id_number
+from actions.knowledge import DEFAULT_DIR, LANGUAGES, KnowledgeBase, KnowledgeError, load_knowledge
+
+# The 20 activation-topic intents of shared/contract/intents.md.
+CONTRACT_TOPICS = {
+    "ask_how_to_activate",
+    "ask_required_documents",
+    "ask_activate_for_someone",
+    "ask_activation_deadline",
+    "ask_need_to_activate",
+    "ask_financial_function",
+    "ask_activation_fee",
+    "ask_password",
+    "ask_lost_or_replace_card",
+    "ask_electronic_card",
+    "ask_card_status",
+    "report_card_problem",
+    "ask_third_generation_card",
+    "ask_apply_for_card",
+    "ask_other_region",
+    "ask_regional_differences",
+    "ask_after_activation",
+    "ask_legal_basis",
+    "ask_scam_warning",
+    "request_human",
+}
+KINDS = {"official", "web", "seed"}
+
+# The values the composer and the actions pass to each phrase ({hotline} is always available).
+PHRASE_VALUES: dict[str, set[str]] = {
+    "region_note": {"region", "note", "source"},
+    "region_unknown_note": {"region"},
+    "variation": {"where", "rule", "source"},
+    "legal_line": {"citations"},
+    "legal_heading_topic": {"topic"},
+    "legal_article": {"law", "number", "excerpt", "issuer", "date", "text"},
+    "local_hotline": {"name", "number"},
+    "lookup_masked": {"id", "name", "city"},
+    "lookup_locked": {"minutes"},
+    "lookup_rate_limited": {"minutes"},
+    "region_noted": {"region"},
+    "region_changed_followup": {"region"},
+}
+# Phrases the actions ask for by name (compose.py, actions.py, status_lookup.py).
+USED_PHRASES = (
+    set(PHRASE_VALUES)
+    | {
+        "region_invite",
+        "variations_heading",
+        "variations_footer",
+        "excerpt_mark",
+        "legal_no_topic",
+        "legal_no_topic_offer",
+        "legal_national_gap",
+        "inform_without_region",
+        "fallback",
+        "no_words",
+        "out_of_scope",
+        "out_of_scope_hotline",
+        "language_switched",
+        "lookup_no_match",
+        "lookup_unavailable",
+        "name_problem",
+        "ask_id_number",
+        "ask_holder_name",
+    }
+    | {f"id_problem_{p}" for p in ("length", "characters", "region_code", "birth_date", "check_digit")}
+)
+STATUS_VALUES = {"city", "outlet", "deadline", "applied_on", "hotline"}
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+# ---------------------------------------------------------------- the real knowledge base
+
+
+def test_real_knowledge_base_loads(kb: KnowledgeBase) -> None:
+    assert isinstance(kb, KnowledgeBase)
+    assert kb.directory == DEFAULT_DIR
+    assert LANGUAGES == ("zh", "en")
+    assert kb.topics and kb.laws and kb.articles and kb.regions and kb.card_status
+
+
+def test_exactly_the_contract_topics_have_files(kb: KnowledgeBase) -> None:
+    assert len(CONTRACT_TOPICS) == 20
+    files = {p.stem for p in (DEFAULT_DIR / "topics").glob("*.yml")}
+    assert files == CONTRACT_TOPICS
+    assert set(kb.topics) == CONTRACT_TOPICS
+
+
+@pytest.mark.parametrize("topic", sorted(CONTRACT_TOPICS))
+def test_topic_complete(kb: KnowledgeBase, topic: str) -> None:
+    entry = kb.topics[topic]
+    assert entry["topic"] == topic
+    assert isinstance(entry["varies_by_region"], bool)
+    for language in LANGUAGES:
+        assert entry["answer"][language].strip(), language
+        assert entry["title"][language].strip(), language
+    assert re.search(r"[\u4e00-\u9fff]", entry["answer"]["zh"])
+    assert re.search(r"[A-Za-z]{3,}", entry["answer"]["en"])
+    assert entry["sources"]
+    for source in entry["sources"]:
+        assert source["title"].strip() and source["url"].strip()
+        assert source["kind"] in KINDS
+    assert entry["legal_basis"]
+
+
+@pytest.mark.parametrize("topic", sorted(CONTRACT_TOPICS))
+def test_variations_are_bilingual_and_sourced_from_the_topic_sources(kb: KnowledgeBase, topic: str) -> None:
+    entry = kb.topics[topic]
+    urls = {s["url"] for s in entry["sources"]}
+    for variation in entry.get("variations") or []:
+        for language in LANGUAGES:
+            assert variation["where"][language].strip()
+            assert variation["rule"][language].strip()
+        assert variation["source"] in urls
+
+
+def test_every_legal_basis_resolves_to_a_bilingual_article(kb: KnowledgeBase) -> None:
+    cited = 0
+    for topic, entry in kb.topics.items():
+        for ref in entry["legal_basis"]:
+            assert ref in kb.articles, (topic, ref)
+            law, article = kb.articles[ref]
+            assert article["id"] == ref
+            assert kb.laws[law["id"]] is law
+            for language in LANGUAGES:
+                assert article["text"][language].strip(), (ref, language)
+                assert article["number"][language].strip(), (ref, language)
+                assert law["name"][language].strip()
+                assert law["issuer"][language].strip()
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", law["date"])
+            cited += 1
+    assert cited >= len(kb.topics)
+
+
+def test_article_ids_unique_across_laws(kb: KnowledgeBase) -> None:
+    ids = [a["id"] for law in kb.laws.values() for a in law["articles"]]
+    assert len(ids) == len(set(ids)) == len(kb.articles)
+
+
+def test_every_region_note_has_source_and_kind(kb: KnowledgeBase) -> None:
+    notes = 0
+    for name, entry in kb.regions.items():
+        assert entry["region"] == name
+        assert entry["name_en"].strip()
+        for note in entry["notes"]:
+            assert note["topic"] in kb.topics, (name, note["topic"])
+            assert note["source"].strip(), name
+            assert note["kind"] in KINDS, name
+            for language in LANGUAGES:
+                assert note[language].strip(), (name, language)
+            notes += 1
+        hotline = entry.get("hotline")
+        if hotline:
+            assert re.fullmatch(r"\d{5,8}", hotline["number"])
+            assert hotline["zh"].strip() and hotline["en"].strip()
+    assert notes > 0
+    assert kb.notes_for("火星市", "ask_how_to_activate") == []
+
+
+def test_web_and_official_notes_cite_a_url(kb: KnowledgeBase) -> None:
+    for name, entry in kb.regions.items():
+        for note in entry["notes"]:
+            if note["kind"] in {"web", "official"}:
+                assert note["source"].startswith(("http://", "https://")), (name, note["topic"], note["source"])
+
+
+def test_every_card_status_has_an_entry(kb: KnowledgeBase) -> None:
+    statuses = {status.value for status in CardStatus}
+    assert statuses <= set(kb.card_status)
+    assert set(kb.card_status) == statuses  # and nothing the registry cannot hold
+
+
+@pytest.mark.parametrize("status", [s.value for s in CardStatus])
+def test_card_status_entry_complete(kb: KnowledgeBase, status: str) -> None:
+    entry = kb.card_status[status]
+    for language in LANGUAGES:
+        assert entry[language].strip()
+        assert entry["next"][language].strip()
+        assert _fields(entry[language]) <= STATUS_VALUES
+        assert _fields(entry["next"][language]) <= STATUS_VALUES
+    assert _fields(entry["zh"]) == _fields(entry["en"])
+    assert _fields(entry["next"]["zh"]) == _fields(entry["next"]["en"])
+    for key, alternative in (entry.get("if") or {}).items():
+        # an alternative exists for a value the next step needs, and does without it
+        assert key in _fields(entry["next"]["zh"])
+        for language in LANGUAGES:
+            assert alternative[language].strip()
+            assert key not in _fields(alternative[language])
+            assert _fields(alternative[language]) <= STATUS_VALUES
+
+
+def test_every_phrase_the_actions_use_exists(kb: KnowledgeBase) -> None:
+    assert USED_PHRASES <= set(kb.service["phrases"])
+
+
+def test_id_problem_phrases_cover_every_validation_problem(kb: KnowledgeBase) -> None:
+    problems = {
+        validate_id_number(raw).problem
+        for raw in ("123", "11010519491231002A", "99010519491231002X", "110105194913310020", "110105194912310021")
+    }
+    assert problems == {"length", "characters", "region_code", "birth_date", "check_digit"}
+    for problem in problems:
+        assert f"id_problem_{problem}" in kb.service["phrases"]
+
+
+@pytest.mark.parametrize("key", sorted(yaml.safe_load((DEFAULT_DIR / "service.yml").read_text("utf-8"))["phrases"]))
+def test_phrase_bilingual_and_formats(kb: KnowledgeBase, key: str) -> None:
+    phrase = kb.service["phrases"][key]
+    assert set(phrase) == {"zh", "en"}
+    expected = PHRASE_VALUES.get(key, set())
+    for language in LANGUAGES:
+        assert phrase[language].strip(), language
+        fields = _fields(phrase[language])
+        assert fields - {"hotline"} == expected, (key, language)
+        values = {name: f"<<{name}>>" for name in expected}
+        text = kb.phrase(key, language, **values)
+        assert "{" not in text and "}" not in text
+        for name in expected:
+            assert f"<<{name}>>" in text
+        if "hotline" in fields:
+            assert kb.service["hotline"]["number"] in text
+
+
+def test_hotline_and_scope(kb: KnowledgeBase) -> None:
+    assert re.fullmatch(r"\d{5}", kb.service["hotline"]["number"])
+    for language in LANGUAGES:
+        assert kb.service["scope"][language].strip()
+        assert kb.service["hotline"][language].strip()
+
+
+# ---------------------------------------------------------------- honesty
+
+
+def _digits(text: str) -> set[str]:
+    return set(re.findall(r"\d+", text))
+
+
+def test_activation_deadline_national_answer_has_no_local_figure(kb: KnowledgeBase) -> None:
+    entry = kb.topics["ask_activation_deadline"]
+    for language in LANGUAGES:
+        for text in (entry["answer"][language], entry["legal_note"][language]):
+            assert "300" not in text
+            assert "半年" not in text
+            assert not re.search(r"half a year|six months|\b\d+ (days|months)", text, re.IGNORECASE)
+        # the only number the national answer may carry is the hotline (the legal note cites Article 3)
+        assert _digits(entry["answer"][language]) <= {kb.service["hotline"]["number"]}
+
+
+def test_activation_deadline_figures_only_in_sourced_variations(kb: KnowledgeBase) -> None:
+    entry = kb.topics["ask_activation_deadline"]
+    rules = [(v["rule"]["zh"], v["rule"]["en"], v["source"]) for v in entry["variations"]]
+    urls = {s["url"] for s in entry["sources"]}
+    with_300 = [r for r in rules if "300" in r[0]]
+    with_half_year = [r for r in rules if "半年" in r[0]]
+    assert with_300 and with_half_year
+    for _zh, en, source in with_300 + with_half_year:
+        assert source in urls
+        assert en.strip()
+    assert all("300" in en for _zh, en, _ in with_300)
+
+
+def test_password_national_answer_has_no_lock_out_count(kb: KnowledgeBase) -> None:
+    entry = kb.topics["ask_password"]
+    for language in LANGUAGES:
+        text = entry["answer"][language]
+        assert _digits(text) <= {kb.service["hotline"]["number"]}
+        assert not re.search(r"[一二三四五六七八九十两]次", text)
+        assert not re.search(r"\b(three|six|five)\b", text, re.IGNORECASE)
+        assert "123456" not in text
+
+
+def test_password_lock_out_counts_only_in_sourced_variations(kb: KnowledgeBase) -> None:
+    entry = kb.topics["ask_password"]
+    urls = {s["url"] for s in entry["sources"]}
+    counts = set()
+    for variation in entry["variations"]:
+        match = re.search(r"(\d+)次锁卡", variation["rule"]["zh"])
+        if match:
+            counts.add(match.group(1))
+            assert match.group(1) in variation["rule"]["en"]
+            assert variation["source"] in urls
+    assert {"3", "6"} <= counts  # the conflicting counts are kept as regional examples
+
+
+# ---------------------------------------------------------------- malformed copies
+
+
+@pytest.fixture
+def kb_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_DIR, target)
+    return target
+
+
+def _edit_yaml(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_copy_loads_unchanged(kb_copy: Path, kb: KnowledgeBase) -> None:
+    copy = load_knowledge(kb_copy)
+    assert copy.directory == kb_copy
+    assert copy.topics == kb.topics
+    assert copy.regions == kb.regions
+
+
+def test_roundtrip_through_yaml_dump_still_loads(kb_copy: Path) -> None:
+    # the malformed-file tests rewrite files with yaml.safe_dump; that alone must not break them
+    path = kb_copy / "topics" / "ask_activation_fee.yml"
+    _edit_yaml(path, lambda data: None)
+    assert load_knowledge(kb_copy).topics["ask_activation_fee"]["topic"] == "ask_activation_fee"
+
+
+def test_missing_answer_language(kb_copy: Path) -> None:
+    path = kb_copy / "topics" / "ask_activation_fee.yml"
+    _edit_yaml(path, lambda data: data["answer"].pop("en"))
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    message = str(error.value)
+    assert str(path) in message
+    assert "key 'answer'" in message
+    assert "'en'" in message
+
+
+def test_unknown_article_in_legal_basis(kb_copy: Path) -> None:
+    path = kb_copy / "topics" / "ask_password.yml"
+
+    def change(data: dict) -> None:
+        data["legal_basis"].append("sil-999")
+
+    _edit_yaml(path, change)
+    index = yaml.safe_load(path.read_text(encoding="utf-8"))["legal_basis"].index("sil-999")
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    message = str(error.value)
+    assert str(path) in message
+    assert f"key 'legal_basis/{index}'" in message
+    assert "sil-999" in message
+
+
+def test_region_that_does_not_exist(kb_copy: Path) -> None:
+    path = kb_copy / "regions.yml"
+
+    def change(data: dict) -> None:
+        data["regions"][1]["region"] = "火星市"
+
+    _edit_yaml(path, change)
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    message = str(error.value)
+    assert str(path) in message
+    assert "key 'regions/1/region'" in message
+    assert "火星市" in message
+
+
+def test_region_short_name_is_not_canonical(kb_copy: Path) -> None:
+    path = kb_copy / "regions.yml"
+
+    def change(data: dict) -> None:
+        data["regions"][0]["region"] = "北京"
+
+    _edit_yaml(path, change)
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    assert str(path) in str(error.value)
+    assert "key 'regions/0/region'" in str(error.value)
+
+
+def test_region_note_on_unknown_topic(kb_copy: Path) -> None:
+    path = kb_copy / "regions.yml"
+
+    def change(data: dict) -> None:
+        data["regions"][0]["notes"][0]["topic"] = "ask_weather"
+
+    _edit_yaml(path, change)
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    assert str(path) in str(error.value)
+    assert "key 'regions/0/notes/0/topic'" in str(error.value)
+    assert "ask_weather" in str(error.value)
+
+
+def test_broken_yaml_syntax(kb_copy: Path) -> None:
+    path = kb_copy / "topics" / "ask_activation_deadline.yml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    title_line = next(i for i, line in enumerate(lines) if line.startswith("title:"))
+    assert lines[title_line].endswith("}")
+    lines[title_line] = lines[title_line][:-1]  # unclosed flow mapping
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    message = str(error.value)
+    assert message.startswith(f"{path}:")
+    assert "not valid YAML" in message
+    # a syntax error has no key yet: the message points at the line where the broken key starts
+    assert f"line {title_line + 1}," in message
+
+
+def test_broken_yaml_in_laws(kb_copy: Path) -> None:
+    path = kb_copy / "laws.yml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n  - id: [unclosed\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    assert str(path) in str(error.value)
+    assert "not valid YAML" in str(error.value)
+
+
+def test_topic_name_must_match_file(kb_copy: Path) -> None:
+    path = kb_copy / "topics" / "ask_activation_fee.yml"
+    _edit_yaml(path, lambda data: data.update(topic="ask_fee"))
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    assert str(path) in str(error.value)
+    assert "key 'topic'" in str(error.value)
+
+
+def test_missing_file(kb_copy: Path) -> None:
+    (kb_copy / "service.yml").unlink()
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    assert str(kb_copy / "service.yml") in str(error.value)
+
+
+def test_bad_source_kind(kb_copy: Path) -> None:
+    path = kb_copy / "topics" / "ask_scam_warning.yml"
+    _edit_yaml(path, lambda data: data["sources"][0].update(kind="rumour"))
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    assert str(path) in str(error.value)
+    assert "key 'sources/0/kind'" in str(error.value)
+
+
+def test_knowledge_error_is_a_value_error() -> None:
+    assert issubclass(KnowledgeError, ValueError)
