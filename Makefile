@@ -9,6 +9,7 @@ STAMP   := $(VENV)/.installed
 SPACY   := build/spacy-zh-regions/meta.json
 MODEL   := models/.trained
 REGISTRY_DB := var/card_registry.sqlite3
+WEB_ASSETS := web/node_modules/.package-lock.json
 
 # Quiet TensorFlow, no telemetry (no internet here), and Rasa's own imports of our components.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -18,11 +19,11 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 
 TRAINING_INPUTS := config.yml domain.yml $(shell find data knowledge -type f -name '*.yml' 2>/dev/null) $(SPACY)
 
-.PHONY: help setup run test train shell evaluate crossval lint validate test-stories pytest bench-train clean
+.PHONY: help setup run test train shell evaluate crossval lint validate test-stories pytest bench-train handbook clean
 help:
 	@echo "make run       set up (venv, spaCy pipeline, registry, model) and start the assistant"
 	@echo "make test      set up and run every test (data validation, pytest, test stories)"
-	@echo "make train | shell | evaluate | crossval | lint | bench-train | clean"
+	@echo "make train | shell | evaluate | crossval | lint | bench-train | handbook | clean"
 
 $(STAMP): requirements.txt
 	@PY310="$$(scripts/find-python310)" && { [ -x $(PY) ] || "$$PY310" -m venv $(VENV); }
@@ -38,7 +39,11 @@ $(REGISTRY_DB): $(STAMP) data/registry/sample_cards.csv scripts/import_cards.py
 	@mkdir -p var
 	$(PY) scripts/import_cards.py data/registry/sample_cards.csv --url sqlite:///$(REGISTRY_DB)
 
-setup: $(STAMP) $(SPACY) $(REGISTRY_DB)
+# Browser assets of the chat page (socket.io-client) from the npm registry, as locked.
+$(WEB_ASSETS): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --silent
+
+setup: $(STAMP) $(SPACY) $(REGISTRY_DB) $(WEB_ASSETS)
 
 $(MODEL): $(STAMP) $(TRAINING_INPUTS)
 	$(RASA) train --fixed-model-name activation --out models
@@ -77,6 +82,10 @@ lint: $(STAMP)
 
 bench-train: setup
 	$(PY) scripts/bench_train.py
+
+handbook: $(STAMP)
+	$(PY) scripts/build_handbook.py
+	@echo "Printable handbook: build/handbook.html"
 
 clean:
 	rm -rf models build results var .pytest_cache
