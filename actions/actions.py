@@ -68,9 +68,7 @@ class ActionAnswerTopic(Action):
     def name(self) -> Text:
         return "action_answer_topic"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
         region = tracker.get_slot("region")
         intent = latest_intent(tracker)
@@ -96,9 +94,7 @@ class ActionLegalBasis(Action):
     def name(self) -> Text:
         return "action_legal_basis"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
         topic = tracker.get_slot("topic")
         if topic in KB.topics:
@@ -119,9 +115,7 @@ class ActionSuggestTopics(Action):
     def name(self) -> Text:
         return "action_suggest_topics"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
         if not has_words(tracker.latest_message.get("text") or ""):
             dispatcher.utter_message(
@@ -144,12 +138,14 @@ class ActionOutOfScope(Action):
     def name(self) -> Text:
         return "action_out_of_scope"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
         text = "\n\n".join(
-            [KB.phrase("out_of_scope", language), KB.service["scope"][language], KB.phrase("out_of_scope_hotline", language)]
+            [
+                KB.phrase("out_of_scope", language),
+                KB.service["scope"][language],
+                KB.phrase("out_of_scope_hotline", language),
+            ]
         )
         dispatcher.utter_message(text=text)
         return []
@@ -161,8 +157,6 @@ class ActionSwitchLanguage(Action):
     def name(self) -> Text:
         return "action_switch_language"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         dispatcher.utter_message(text=KB.phrase("language_switched", reply_language(tracker)))
         return []

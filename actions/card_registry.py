@@ -273,17 +273,13 @@ class CardRegistry:
             self._url.get_dialect()
         except (ArgumentError, ValueError) as exc:
             # Don't echo the URL: it may contain a password.
-            raise RegistryConfigError(
-                f"invalid registry URL ({exc.__class__.__name__})"
-            ) from None
+            raise RegistryConfigError(f"invalid registry URL ({exc.__class__.__name__})") from None
         self._uses_default_path = not url and not os.environ.get(URL_ENV)
 
         if secret is None:
             resolved = registry_secret()
             if resolved.is_default:
-                logger.warning(
-                    "%s is not set: using the public development secret", SECRET_ENV
-                )
+                logger.warning("%s is not set: using the public development secret", SECRET_ENV)
             secret = resolved.value
         elif not secret.strip():
             raise RegistryConfigError("registry secret must not be empty")
@@ -321,9 +317,7 @@ class CardRegistry:
                 connect_args=connect_args,
             )
         except ImportError as exc:
-            raise RegistryConfigError(
-                f"database driver for {backend!r} is not installed: {exc.name}"
-            ) from exc
+            raise RegistryConfigError(f"database driver for {backend!r} is not installed: {exc.name}") from exc
 
     @property
     def cards_table(self) -> Table:
@@ -452,9 +446,7 @@ class CardRegistry:
         for position, record in enumerate(records):
             check = validate_id_number(record.id_number)
             if not check.ok or check.normalized is None:
-                raise ValueError(
-                    f"record {position}: invalid identity number ({check.problem})"
-                )
+                raise ValueError(f"record {position}: invalid identity number ({check.problem})")
             if not normalize_name(record.name):
                 raise ValueError(f"record {position}: empty name")
             id_digest = self.hash_id_number(check.normalized)
@@ -478,26 +470,14 @@ class CardRegistry:
             existing: set[str] = set()
             for start in range(0, len(digests), _UPSERT_CHUNK):
                 chunk = digests[start : start + _UPSERT_CHUNK]
-                existing.update(
-                    connection.execute(
-                        select(cards.c.id_hash).where(cards.c.id_hash.in_(chunk))
-                    ).scalars()
-                )
-            to_insert = [
-                row for digest, row in rows_by_hash.items() if digest not in existing
-            ]
-            to_update = [
-                row for digest, row in rows_by_hash.items() if digest in existing
-            ]
+                existing.update(connection.execute(select(cards.c.id_hash).where(cards.c.id_hash.in_(chunk))).scalars())
+            to_insert = [row for digest, row in rows_by_hash.items() if digest not in existing]
+            to_update = [row for digest, row in rows_by_hash.items() if digest in existing]
             if to_insert:
                 connection.execute(cards.insert(), to_insert)
             for row in to_update:
                 values = {key: value for key, value in row.items() if key != "id_hash"}
-                connection.execute(
-                    cards.update()
-                    .where(cards.c.id_hash == row["id_hash"])
-                    .values(**values)
-                )
+                connection.execute(cards.update().where(cards.c.id_hash == row["id_hash"]).values(**values))
         return len(rows_by_hash)
 
 

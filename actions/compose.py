@@ -120,8 +120,11 @@ def list_laws(kb: KnowledgeBase, language: str) -> str:
     """The laws the assistant cites, one line each, and the honest note on what they do not regulate."""
     lines = [kb.phrase("legal_no_topic", language)]
     for law in kb.laws.values():
-        lines.append(f"- {law['name'][language]}（{law['issuer'][language]}，{law['date']}）" if language == "zh"
-                     else f"- {law['name'][language]} ({law['issuer'][language]}, {law['date']})")
+        lines.append(
+            f"- {law['name'][language]}（{law['issuer'][language]}，{law['date']}）"
+            if language == "zh"
+            else f"- {law['name'][language]} ({law['issuer'][language]}, {law['date']})"
+        )
     lines.append(kb.phrase("legal_national_gap", language))
     return "\n".join(lines)
 

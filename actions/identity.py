@@ -53,9 +53,7 @@ _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"  # indexed by (weighted sum mod 11)
 
 # Full-width digits and X are what Chinese IMEs produce in full-width mode.
-_FULLWIDTH_TO_ASCII = str.maketrans(
-    {**{chr(0xFF10 + i): str(i) for i in range(10)}, "Ｘ": "X", "ｘ": "X", "x": "X"}
-)
+_FULLWIDTH_TO_ASCII = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, "Ｘ": "X", "ｘ": "X", "x": "X"})
 _WHITESPACE = re.compile(r"\s+")
 _ID_BODY = re.compile(r"[0-9]{17}[0-9X]")
 
@@ -87,7 +85,7 @@ def check_character(first17: str) -> str:
     """Return the ISO 7064 MOD 11-2 check character for the first 17 digits."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("expected exactly 17 ASCII digits")
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS))
+    total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS, strict=False))
     return _CHECK_CHARS[total % 11]
 
 
@@ -164,9 +162,7 @@ def mask_name(name: str) -> str:
                 masked_chars.append("*")
         return "".join(masked_chars)
     # Latin and other alphabetic scripts: keep the first letter of each word.
-    return re.sub(
-        r"\w+", lambda word: word.group()[0] + "*" * (len(word.group()) - 1), cleaned
-    )
+    return re.sub(r"\w+", lambda word: word.group()[0] + "*" * (len(word.group()) - 1), cleaned)
 
 
 # Digits as typed in either half- or full-width form; the lookarounds stop a
@@ -196,6 +192,4 @@ def find_id_numbers(text: str) -> list[str]:
 def redact_id_numbers(text: str) -> str:
     """Replace each number found by :func:`find_id_numbers` with its masked form."""
     # Hyphens are grouping only; drop them so the mask shows the real length.
-    return _ID_IN_TEXT.sub(
-        lambda match: mask_id_number(match.group().replace("-", "")), text
-    )
+    return _ID_IN_TEXT.sub(lambda match: mask_id_number(match.group().replace("-", "")), text)

@@ -92,9 +92,7 @@ class ActionCardStatusLookup(Action):
     def name(self) -> Text:
         return "action_card_status_lookup"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
         decision = await asyncio.to_thread(_decide, tracker.sender_id)
         if decision is None:
@@ -137,9 +135,7 @@ class ActionStopStatusLookup(Action):
     def name(self) -> Text:
         return "action_stop_status_lookup"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         return _clear_form()
 
 
@@ -151,9 +147,7 @@ class _AskSlot(Action):
     def name(self) -> Text:
         return f"action_ask_{self.slot}"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         dispatcher.utter_message(text=KB.phrase(f"ask_{self.slot}", reply_language(tracker)))
         return []
 

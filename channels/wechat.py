@@ -110,7 +110,7 @@ class WeChatInput(InputChannel):
         return "wechat"
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WeChatInput":
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> WeChatInput:
         """Builds the channel from credentials.yml's ``channels.wechat.WeChatInput``.
 
         Keys: ``token``, ``app_id``, ``app_secret``, ``aes_key``, ``api_base_url``,
@@ -130,16 +130,10 @@ class WeChatInput(InputChannel):
             app_secret=credentials.get("app_secret") or "",
             aes_key=credentials.get("aes_key") or "",
             api_base_url=credentials.get("api_base_url") or "",
-            reply_timeout=_number(
-                credentials.get("reply_timeout"), DEFAULT_REPLY_TIMEOUT
-            ),
+            reply_timeout=_number(credentials.get("reply_timeout"), DEFAULT_REPLY_TIMEOUT),
             redis_url=credentials.get("redis_url") or "",
-            replay_window=_number(
-                credentials.get("replay_window"), DEFAULT_REPLAY_WINDOW
-            ),
-            max_body_bytes=int(
-                _number(credentials.get("max_body_bytes"), DEFAULT_MAX_BODY_BYTES)
-            ),
+            replay_window=_number(credentials.get("replay_window"), DEFAULT_REPLAY_WINDOW),
+            max_body_bytes=int(_number(credentials.get("max_body_bytes"), DEFAULT_MAX_BODY_BYTES)),
             dedup_ttl=_number(credentials.get("dedup_ttl"), DEFAULT_DEDUP_TTL),
         )
 
@@ -174,9 +168,7 @@ class WeChatInput(InputChannel):
             logger.info("WeChat channel disabled (no token); the webhook answers 403")
             return
         if self.reply_timeout >= 5:
-            logger.warning(
-                "WeChat reply_timeout %.1fs is not below WeChat's 5 s", reply_timeout
-            )
+            logger.warning("WeChat reply_timeout %.1fs is not below WeChat's 5 s", reply_timeout)
         aes_key = str(aes_key or "").strip()
         if aes_key:
             self.crypto = WeChatCrypto(aes_key, self.app_id)
@@ -209,9 +201,9 @@ class WeChatInput(InputChannel):
     def _authentic(self, request: Request) -> bool:
         args = request.args
         timestamp = args.get("timestamp")
-        return check_signature(
-            self.token, args.get("signature"), timestamp, args.get("nonce")
-        ) and timestamp_is_fresh(timestamp, self.replay_window, self._clock())
+        return check_signature(self.token, args.get("signature"), timestamp, args.get("nonce")) and timestamp_is_fresh(
+            timestamp, self.replay_window, self._clock()
+        )
 
     @staticmethod
     def _forbidden() -> HTTPResponse:
@@ -256,13 +248,10 @@ class WeChatInput(InputChannel):
             await asyncio.wait_for(asyncio.shield(task), timeout=self.reply_timeout)
         except asyncio.TimeoutError:
             logger.info(
-                "WeChat: bot slower than %.1fs; the answer follows via the "
-                "customer-service API",
+                "WeChat: bot slower than %.1fs; the answer follows via the " "customer-service API",
                 self.reply_timeout,
             )
-            late = asyncio.ensure_future(
-                self._deliver_late(task, collector, message.from_user)
-            )
+            late = asyncio.ensure_future(self._deliver_late(task, collector, message.from_user))
             self._background.add(late)
             late.add_done_callback(self._background.discard)
             return None
@@ -277,7 +266,7 @@ class WeChatInput(InputChannel):
 
     async def _deliver_late(
         self,
-        task: "asyncio.Future[Any]",
+        task: asyncio.Future[Any],
         collector: CollectingOutputChannel,
         openid: Text,
     ) -> None:
@@ -297,15 +286,11 @@ class WeChatInput(InputChannel):
         except WeChatApiError as exc:
             logger.error("WeChat: %s", exc)
         except Exception as exc:  # aiohttp errors may quote URLs with secrets
-            logger.error(
-                "WeChat: customer-service send failed (%s)", type(exc).__name__
-            )
+            logger.error("WeChat: customer-service send failed (%s)", type(exc).__name__)
 
     # -------------------------------------------------------------------- blueprint
 
-    def blueprint(
-        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
-    ) -> Blueprint:
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         _install_access_log_filter()
         wechat_webhook = Blueprint("wechat_webhook")
 
@@ -369,9 +354,7 @@ class WeChatInput(InputChannel):
                 create_time=int(self._clock()),
             )
             if safe_mode:
-                reply = encrypt_reply(
-                    self.crypto, self.token, reply, timestamp=str(int(self._clock()))
-                )
+                reply = encrypt_reply(self.crypto, self.token, reply, timestamp=str(int(self._clock())))
             return response.text(reply, content_type=XML_CONTENT_TYPE)
 
         return wechat_webhook

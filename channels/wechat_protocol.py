@@ -52,10 +52,7 @@ DEFAULT_DEDUP_MAX_SIZE = 10_000
 PASSIVE_TEXT_MAX_BYTES = 2048  # WeChat's limit on a passive text reply's Content
 SUCCESS = "success"  # the body WeChat takes as "received, no reply"
 
-WELCOME_TEXT = (
-    "您好，欢迎关注！请直接用文字提问。\n"
-    "Hello and welcome! Please type your question as a text message."
-)
+WELCOME_TEXT = "您好，欢迎关注！请直接用文字提问。\n" "Hello and welcome! Please type your question as a text message."
 UNSUPPORTED_TEXT = (
     "抱歉，目前只能理解文字消息，请用文字提问。\n"
     "Sorry, I can only understand text messages for now. Please type your question."
@@ -92,14 +89,10 @@ def check_signature(
     if any(not isinstance(part, str) for part in extra):
         return False
     expected = compute_signature(token, timestamp, nonce, *extra)
-    return hmac.compare_digest(
-        expected.encode("ascii"), signature.strip().lower().encode("utf-8")
-    )
+    return hmac.compare_digest(expected.encode("ascii"), signature.strip().lower().encode("utf-8"))
 
 
-def timestamp_is_fresh(
-    timestamp: Optional[str], window: float, now: Optional[float] = None
-) -> bool:
+def timestamp_is_fresh(timestamp: Optional[str], window: float, now: Optional[float] = None) -> bool:
     """True when ``timestamp`` (Unix seconds, as sent) is within ``window`` s of now.
 
     A ``window`` of 0 or less turns the replay check off.
@@ -185,9 +178,7 @@ class WeChatCrypto:
         ``WeChatCryptoError`` for anything malformed.
         """
         try:
-            cipher_text = base64.b64decode(
-                "".join((encrypted or "").split()), validate=True
-            )
+            cipher_text = base64.b64decode("".join((encrypted or "").split()), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise WeChatCryptoError("Encrypt is not base64") from exc
         if not cipher_text or len(cipher_text) % 16:
@@ -226,9 +217,7 @@ def parse_xml(data: Union[bytes, str]) -> Dict[str, str]:
     DTDs, entities and external references are refused (``XMLError``).
     """
     try:
-        root = DefusedET.fromstring(
-            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
+        root = DefusedET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (DefusedXmlException, ParseError, ValueError, TypeError) as exc:
         raise XMLError(f"unacceptable XML ({type(exc).__name__})") from exc
     if root.tag != "xml":
@@ -305,9 +294,7 @@ def cdata(text: str) -> str:
     return "<![CDATA[" + cleaned.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def build_text_reply(
-    to_user: str, from_user: str, content: str, create_time: Optional[int] = None
-) -> str:
+def build_text_reply(to_user: str, from_user: str, content: str, create_time: Optional[int] = None) -> str:
     """Passive text reply. ``to_user`` = the sender's OpenID, ``from_user`` = the account."""
     created = int(time.time() if create_time is None else create_time)
     return (
@@ -321,9 +308,7 @@ def build_text_reply(
     )
 
 
-def build_encrypted_reply(
-    encrypt: str, msg_signature: str, timestamp: str, nonce: str
-) -> str:
+def build_encrypted_reply(encrypt: str, msg_signature: str, timestamp: str, nonce: str) -> str:
     """The safe-mode reply envelope."""
     return (
         "<xml>"
@@ -353,9 +338,7 @@ def encrypt_reply(
 # ------------------------------------------------------------------------------- text
 
 
-def truncate_utf8(
-    text: str, max_bytes: int = PASSIVE_TEXT_MAX_BYTES, ellipsis: str = "…"
-) -> str:
+def truncate_utf8(text: str, max_bytes: int = PASSIVE_TEXT_MAX_BYTES, ellipsis: str = "…") -> str:
     """``text`` cut to at most ``max_bytes`` UTF-8 bytes, on a character boundary.
 
     When something is cut, ``ellipsis`` ends the result (still within the limit).
@@ -421,7 +404,7 @@ class MemoryDedup:
         self.ttl = ttl
         self.max_size = max_size
         self._clock = clock
-        self._expiry: "OrderedDict[str, float]" = OrderedDict()
+        self._expiry: OrderedDict[str, float] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._expiry)
@@ -475,19 +458,15 @@ class RedisDedup:
         self.fail_open = fail_open
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> "RedisDedup":
+    def from_url(cls, url: str, **kwargs: Any) -> RedisDedup:
         import redis.asyncio as aioredis
 
-        client = aioredis.Redis.from_url(
-            url, socket_connect_timeout=1.0, socket_timeout=1.0
-        )
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
         return cls(client, **kwargs)
 
     async def claim(self, key: str) -> bool:
         try:
-            stored = await self._client.set(
-                self.prefix + key, "1", nx=True, ex=self.ttl
-            )
+            stored = await self._client.set(self.prefix + key, "1", nx=True, ex=self.ttl)
         except Exception as exc:  # redis.RedisError, OSError, timeouts
             logger.warning("WeChat de-dup: Redis unavailable (%s)", type(exc).__name__)
             if self.fail_open:
@@ -550,11 +529,7 @@ class WeChatApiClient:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            if (
-                not force_refresh
-                and self._token
-                and self._clock() < self._token_expires_at
-            ):
+            if not force_refresh and self._token and self._clock() < self._token_expires_at:
                 return self._token
             params = {
                 "grant_type": "client_credential",
@@ -562,9 +537,7 @@ class WeChatApiClient:
                 "secret": self._app_secret,
             }
             async with self._session() as session:
-                async with session.get(
-                    f"{self.api_base_url}/cgi-bin/token", params=params
-                ) as response:
+                async with session.get(f"{self.api_base_url}/cgi-bin/token", params=params) as response:
                     data = await response.json(content_type=None)
             token = data.get("access_token") if isinstance(data, dict) else None
             if not token:
@@ -573,9 +546,7 @@ class WeChatApiClient:
             expires_in = int(data.get("expires_in") or 7200)
             # Refresh a little early (5 minutes, or half the lifetime if it is short).
             self._token = token
-            self._token_expires_at = (
-                self._clock() + expires_in - min(300, expires_in / 2)
-            )
+            self._token_expires_at = self._clock() + expires_in - min(300, expires_in / 2)
             logger.debug("WeChat access token refreshed (expires in %s s)", expires_in)
             return token
 
@@ -599,9 +570,7 @@ class WeChatApiClient:
                     data = await response.json(content_type=None)
             code = data.get("errcode", 0) if isinstance(data, dict) else -1
             if code == 0:
-                logger.debug(
-                    "WeChat customer-service message sent (%d bytes)", len(body)
-                )
+                logger.debug("WeChat customer-service message sent (%d bytes)", len(body))
                 return
             if code in self.TOKEN_ERRCODES and attempt == 0:
                 self.invalidate_token()

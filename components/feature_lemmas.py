@@ -51,7 +51,7 @@ class FeatureLemmas(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "FeatureLemmas":
+    ) -> FeatureLemmas:
         return cls()
 
     @staticmethod

@@ -30,7 +30,7 @@ class InputCleaner(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "InputCleaner":
+    ) -> InputCleaner:
         return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -55,9 +55,7 @@ class NoWordsClassifier(GraphComponent):
 
     VOCABULARY_FILE = "vocabulary.json"
 
-    def __init__(
-        self, model_storage: ModelStorage, resource: Resource, vocabulary: Optional[Set[Text]] = None
-    ) -> None:
+    def __init__(self, model_storage: ModelStorage, resource: Resource, vocabulary: Optional[Set[Text]] = None) -> None:
         self._model_storage = model_storage
         self._resource = resource
         self._vocabulary = vocabulary or set()
@@ -69,7 +67,7 @@ class NoWordsClassifier(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "NoWordsClassifier":
+    ) -> NoWordsClassifier:
         return cls(model_storage, resource)
 
     @classmethod
@@ -80,7 +78,7 @@ class NoWordsClassifier(GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "NoWordsClassifier":
+    ) -> NoWordsClassifier:
         with model_storage.read_from(resource) as directory:
             words = json.loads((directory / cls.VOCABULARY_FILE).read_text(encoding="utf-8"))
         return cls(model_storage, resource, set(words))

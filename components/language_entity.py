@@ -32,7 +32,7 @@ class LanguageEntityExtractor(GraphComponent, EntityExtractorMixin):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "LanguageEntityExtractor":
+    ) -> LanguageEntityExtractor:
         return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:

@@ -42,9 +42,7 @@ def make_region_words_callback():
     return add_region_words
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False, model_from="SpacyNLP"
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False, model_from="SpacyNLP")
 class RegionEntityExtractor(GraphComponent, EntityExtractorMixin):
     """Emits `region` entities whose value is the canonical full Chinese name (上海 → 上海市)."""
 
@@ -59,7 +57,7 @@ class RegionEntityExtractor(GraphComponent, EntityExtractorMixin):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "RegionEntityExtractor":
+    ) -> RegionEntityExtractor:
         return cls()
 
     def process(self, messages: List[Message], model: SpacyModel) -> List[Message]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any, Dict, List, Text
 
 import skops.io as sio
-from rasa.shared.nlu.training_data.message import Message
-from scipy.sparse import csr_matrix, vstack
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.nlu.training_data.message import Message
+from scipy.sparse import csr_matrix, vstack
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -34,9 +34,7 @@ class TfidfLogisticRegressionClassifier(LogisticRegressionClassifier):
     def get_default_config() -> Dict[Text, Any]:
         return {**LogisticRegressionClassifier.get_default_config(), "C": 10.0, "max_iter": 1000}
 
-    def __init__(
-        self, config: Dict[Text, Any], name: Text, model_storage: ModelStorage, resource: Resource
-    ) -> None:
+    def __init__(self, config: Dict[Text, Any], name: Text, model_storage: ModelStorage, resource: Resource) -> None:
         super().__init__(config, name, model_storage, resource)
         self.clf = Pipeline(
             [
@@ -79,7 +77,7 @@ class TfidfLogisticRegressionClassifier(LogisticRegressionClassifier):
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "TfidfLogisticRegressionClassifier":
+    ) -> TfidfLogisticRegressionClassifier:
         """Load the trained Pipeline. Unlike the parent, a missing or untrusted file is an error: a
         silently untrained classifier would answer every question with a guess."""
         with model_storage.read_from(resource) as model_dir:

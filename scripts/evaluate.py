@@ -53,7 +53,7 @@ def main() -> int:
         parsed = asyncio.run(predict(agent, texts))
         # The classifier's choice: the top of the ranking that is not the fallback.
         guesses, fallbacks, fallback_wrong = [], 0, 0
-        for result, expected in zip(parsed, gold):
+        for result, expected in zip(parsed, gold, strict=False):
             ranking = [r for r in result.get("intent_ranking", []) if r["name"] != "nlu_fallback"]
             guess = ranking[0]["name"] if ranking else result["intent"]["name"]
             guesses.append(guess)
@@ -67,20 +67,27 @@ def main() -> int:
             f"{fallbacks / len(gold):>10.1%}{fallback_wrong / len(gold):>10.1%}"
         )
         if args.thresholds:
-            ranked = [[x["confidence"] for x in r.get("intent_ranking", []) if x["name"] != "nlu_fallback"] + [0, 0] for r in parsed]
+            ranked = [
+                [x["confidence"] for x in r.get("intent_ranking", []) if x["name"] != "nlu_fallback"] + [0, 0]
+                for r in parsed
+            ]
             top, second = [r[0] for r in ranked], [r[1] for r in ranked]
-            right = [g == p for g, p in zip(gold, guesses)]
+            right = [g == p for g, p in zip(gold, guesses, strict=False)]
             for threshold in (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
                 for ambiguity in (0.0, 0.05, 0.1):
-                    refused = [t < threshold or (t - s) < ambiguity for t, s in zip(top, second)]
-                    wrongly = sum(r and f for r, f in zip(right, refused)) / len(gold)
-                    caught = sum((not r) and f for r, f in zip(right, refused)) / max(1, right.count(False))
-                    print(f"    threshold {threshold:.2f} ambiguity {ambiguity:.2f}: refuses {wrongly:.1%} of right answers, catches {caught:.0%} of errors")
+                    refused = [t < threshold or (t - s) < ambiguity for t, s in zip(top, second, strict=False)]
+                    wrongly = sum(r and f for r, f in zip(right, refused, strict=False)) / len(gold)
+                    caught = sum((not r) and f for r, f in zip(right, refused, strict=False)) / max(
+                        1, right.count(False)
+                    )
+                    print(
+                        f"    threshold {threshold:.2f} ambiguity {ambiguity:.2f}: refuses {wrongly:.1%} of right answers, catches {caught:.0%} of errors"
+                    )
         if args.errors:
-            confusions = Counter((g, p) for g, p in zip(gold, guesses) if g != p)
+            confusions = Counter((g, p) for g, p in zip(gold, guesses, strict=False) if g != p)
             for (expected, got), count in confusions.most_common():
                 print(f"    {count} × {expected} → {got}")
-            for text, expected, got in zip(texts, gold, guesses):
+            for text, expected, got in zip(texts, gold, guesses, strict=False):
                 if expected != got:
                     print(f"    [{expected} → {got}] {text}")
         if accuracy < 0.95:

@@ -80,9 +80,7 @@ class ImportReport:
         return not self.errors
 
 
-def _parse_date(
-    raw: str, column: str, line: int, errors: list[RowError], *, required: bool
-) -> date | None:
+def _parse_date(raw: str, column: str, line: int, errors: list[RowError], *, required: bool) -> date | None:
     if not raw:
         if required:
             errors.append(RowError(line, f"{column} is empty"))
@@ -90,15 +88,11 @@ def _parse_date(
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        errors.append(
-            RowError(line, f"{column} {raw!r} is not an ISO date (YYYY-MM-DD)")
-        )
+        errors.append(RowError(line, f"{column} {raw!r} is not an ISO date (YYYY-MM-DD)"))
         return None
 
 
-def _parse_row(
-    row: dict[str | None, object], line: int, errors: list[RowError]
-) -> CardUpsert | None:
+def _parse_row(row: dict[str | None, object], line: int, errors: list[RowError]) -> CardUpsert | None:
     """Check one CSV row; add its problems to ``errors``, return it if clean."""
     if None in row or any(row.get(column) is None for column in EXPECTED_COLUMNS):
         errors.append(RowError(line, f"expected {len(EXPECTED_COLUMNS)} fields"))
@@ -118,17 +112,11 @@ def _parse_row(
     if not values["name"]:
         errors.append(RowError(line, "name is empty"))
     if values["status"] not in _KNOWN_STATUSES:
-        errors.append(
-            RowError(line, f"status {values['status']!r} is not a known status")
-        )
+        errors.append(RowError(line, f"status {values['status']!r} is not a known status"))
     if not values["issuing_city"]:
         errors.append(RowError(line, "issuing_city is empty"))
-    applied_on = _parse_date(
-        values["applied_on"], "applied_on", line, errors, required=True
-    )
-    produced_on = _parse_date(
-        values["produced_on"], "produced_on", line, errors, required=False
-    )
+    applied_on = _parse_date(values["applied_on"], "applied_on", line, errors, required=True)
+    produced_on = _parse_date(values["produced_on"], "produced_on", line, errors, required=False)
     deadline = _parse_date(
         values["activation_deadline"],
         "activation_deadline",
@@ -209,9 +197,7 @@ def import_csv(path: Path | str, registry: CardRegistry) -> ImportReport:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(
-        description="Load a card CSV into the card registry."
-    )
+    parser = argparse.ArgumentParser(description="Load a card CSV into the card registry.")
     parser.add_argument("csv_file", type=Path, metavar="FILE.csv")
     parser.add_argument(
         "--url",

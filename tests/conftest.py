@@ -137,18 +137,35 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack
     stack.processes.append(
         subprocess.Popen(
             [str(RASA), "run", "actions", "--port", str(action_port), "--actions", "actions"],
-            cwd=ROOT, env=env, stdout=actions_log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=actions_log,
+            stderr=subprocess.STDOUT,
         )
     )
     rasa_log = (workdir / "rasa-stdout.log").open("w")
     stack.processes.append(
         subprocess.Popen(
             [
-                str(RASA), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
-                "--credentials", str(ROOT / "credentials.yml"), "--port", str(rasa_port),
-                "--log-file", str(workdir / "rasa.log"), "--cors", "http://127.0.0.1",
+                str(RASA),
+                "run",
+                "--model",
+                str(MODEL),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(ROOT / "credentials.yml"),
+                "--port",
+                str(rasa_port),
+                "--log-file",
+                str(workdir / "rasa.log"),
+                "--cors",
+                "http://127.0.0.1",
             ],
-            cwd=ROOT, env=env, stdout=rasa_log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=rasa_log,
+            stderr=subprocess.STDOUT,
         )
     )
     try:

@@ -207,7 +207,9 @@ def registry(tmp_path, monkeypatch) -> CardRegistry:
 
 def _form_validate(method: str, value: str, language: str = "zh") -> tuple[dict, list[dict]]:
     dispatcher = CollectingDispatcher()
-    result = getattr(ValidateCardStatusForm(), method)(value, dispatcher, make_tracker(slots={"language": language}), {})
+    result = getattr(ValidateCardStatusForm(), method)(
+        value, dispatcher, make_tracker(slots={"language": language}), {}
+    )
     return result, dispatcher.messages
 
 

@@ -45,9 +45,7 @@ from actions.card_registry import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CSV = PROJECT_ROOT / "data" / "registry" / "sample_cards.csv"
 IMPORT_SCRIPT = PROJECT_ROOT / "scripts" / "import_cards.py"
-PG_URL = os.environ.get(
-    "CARD_REGISTRY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("CARD_REGISTRY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_SECRET = "test-secret-for-card-registry"
 
 ZHANG_ID = "11010519491231002X"
@@ -57,10 +55,7 @@ LI_NAME = "李四"
 # Valid, but not in the sample data.
 UNKNOWN_ID = "110105194912310029"
 
-CSV_HEADER = (
-    "id_number,name,status,issuing_city,applied_on,produced_on,"
-    "activation_deadline,collection_outlet\n"
-)
+CSV_HEADER = "id_number,name,status,issuing_city,applied_on,produced_on," "activation_deadline,collection_outlet\n"
 
 
 def _load_import_script() -> ModuleType:
@@ -118,9 +113,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         admin.dispose()
         if _postgres_required():
             pytest.fail(f"REQUIRE_POSTGRES is set but PostgreSQL is unreachable: {exc}")
-        pytest.skip(
-            "PostgreSQL is not reachable (set REQUIRE_POSTGRES=1 to make this fail)"
-        )
+        pytest.skip("PostgreSQL is not reachable (set REQUIRE_POSTGRES=1 to make this fail)")
 
     schema = f"card_registry_test_{uuid.uuid4().hex[:12]}"
     with admin.begin() as connection:
@@ -169,11 +162,7 @@ def loaded_registry(registry: CardRegistry) -> CardRegistry:
 
 def _row_count(registry: CardRegistry) -> int:
     with registry.engine.connect() as connection:
-        return int(
-            connection.execute(
-                select(func.count()).select_from(registry.cards_table)
-            ).scalar_one()
-        )
+        return int(connection.execute(select(func.count()).select_from(registry.cards_table)).scalar_one())
 
 
 def _sample_rows() -> list[dict[str, str]]:
@@ -184,32 +173,23 @@ def _sample_rows() -> list[dict[str, str]]:
 # --- schema and configuration ------------------------------------------------
 
 
-def test_create_schema_is_idempotent(
-    make_registry: RegistryFactory, backend: Backend
-) -> None:
+def test_create_schema_is_idempotent(make_registry: RegistryFactory, backend: Backend) -> None:
     registry = make_registry()
     registry.create_schema()
     registry.create_schema()
     inspector = inspect(registry.engine)
     assert "cards" in inspector.get_table_names(schema=backend.schema)
-    columns = {
-        column["name"]
-        for column in inspector.get_columns("cards", schema=backend.schema)
-    }
+    columns = {column["name"] for column in inspector.get_columns("cards", schema=backend.schema)}
     assert {"id_hash", "name_hash", "status", "issuing_city", "updated_at"} <= columns
     assert not {"id_number", "name"} & columns
 
 
 def test_constructor_does_not_connect() -> None:
-    registry = CardRegistry(
-        f"postgresql://postgres@127.0.0.1:{_closed_port()}/x", secret="s"
-    )
+    registry = CardRegistry(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x", secret="s")
     assert registry._engine is None
 
 
-def test_default_url_is_sqlite_under_var(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_url_is_sqlite_under_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     default_path = tmp_path / "var" / "card_registry.sqlite3"
     monkeypatch.setattr(card_registry, "DEFAULT_SQLITE_PATH", default_path)
     monkeypatch.delenv(card_registry.URL_ENV, raising=False)
@@ -229,9 +209,7 @@ def test_url_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert path.is_file()
 
 
-@pytest.mark.parametrize(
-    "url", ["not a url", "postgress://localhost/db", "postgresql://h:port/db"]
-)
+@pytest.mark.parametrize("url", ["not a url", "postgress://localhost/db", "postgresql://h:port/db"])
 def test_bad_url_is_a_config_error(url: str) -> None:
     with pytest.raises(RegistryConfigError):
         CardRegistry(url, secret="s")
@@ -292,9 +270,7 @@ def test_every_sample_row_can_be_found(loaded_registry: CardRegistry) -> None:
         ("110108198806060079", "JOHN  SMITH"),  # case and spacing of a Latin name
     ],
 )
-def test_lookup_normalises_input(
-    loaded_registry: CardRegistry, id_number: str, name: str
-) -> None:
+def test_lookup_normalises_input(loaded_registry: CardRegistry, id_number: str, name: str) -> None:
     assert loaded_registry.lookup(id_number, name).kind is LookupKind.FOUND
 
 
@@ -310,9 +286,7 @@ def test_wrong_name_and_unknown_id_are_indistinguishable(
 
 
 def test_result_never_carries_id_or_name(loaded_registry: CardRegistry) -> None:
-    assert {field.name for field in fields(CardRecord)}.isdisjoint(
-        {"id", "id_number", "id_hash", "name", "name_hash"}
-    )
+    assert {field.name for field in fields(CardRecord)}.isdisjoint({"id", "id_number", "id_hash", "name", "name_hash"})
     shown = repr(loaded_registry.lookup(ZHANG_ID, ZHANG_NAME))
     assert ZHANG_ID not in shown and ZHANG_NAME not in shown
 
@@ -340,9 +314,7 @@ def test_upsert_updates_existing_card(loaded_registry: CardRegistry) -> None:
 
 
 def test_upsert_rejects_invalid_id_before_writing(registry: CardRegistry) -> None:
-    good = CardUpsert(
-        ZHANG_ID, ZHANG_NAME, CardStatus.IN_PRODUCTION, "北京市", date(2025, 1, 1)
-    )
+    good = CardUpsert(ZHANG_ID, ZHANG_NAME, CardStatus.IN_PRODUCTION, "北京市", date(2025, 1, 1))
     bad = CardUpsert(
         "110105194912310021",
         "王五",
@@ -360,24 +332,14 @@ def test_upsert_rejects_invalid_id_before_writing(registry: CardRegistry) -> Non
 
 def test_stored_values_are_hmacs_not_raw(loaded_registry: CardRegistry) -> None:
     with loaded_registry.engine.connect() as connection:
-        rows = [
-            dict(row._mapping)
-            for row in connection.execute(select(loaded_registry.cards_table))
-        ]
+        rows = [dict(row._mapping) for row in connection.execute(select(loaded_registry.cards_table))]
     stored = "\n".join(str(value) for row in rows for value in row.values())
     for sample in _sample_rows():
         assert sample["id_number"] not in stored
         assert sample["name"] not in stored
-    expected_id_hash = hmac.new(
-        TEST_SECRET.encode(), ZHANG_ID.encode(), sha256
-    ).hexdigest()
-    expected_name_hash = hmac.new(
-        TEST_SECRET.encode(), ZHANG_NAME.encode(), sha256
-    ).hexdigest()
-    assert any(
-        row["id_hash"] == expected_id_hash and row["name_hash"] == expected_name_hash
-        for row in rows
-    )
+    expected_id_hash = hmac.new(TEST_SECRET.encode(), ZHANG_ID.encode(), sha256).hexdigest()
+    expected_name_hash = hmac.new(TEST_SECRET.encode(), ZHANG_NAME.encode(), sha256).hexdigest()
+    assert any(row["id_hash"] == expected_id_hash and row["name_hash"] == expected_name_hash for row in rows)
 
 
 def test_raw_id_and_name_not_in_sqlite_file(tmp_path: Path) -> None:
@@ -386,9 +348,7 @@ def test_raw_id_and_name_not_in_sqlite_file(tmp_path: Path) -> None:
     registry = CardRegistry(f"sqlite:///{path}", secret=TEST_SECRET)
     assert import_cards.import_csv(SAMPLE_CSV, registry).ok
     registry.dispose()
-    content = b"".join(
-        p.read_bytes() for p in [path, *tmp_path.glob("bytes.sqlite3-*")]
-    )
+    content = b"".join(p.read_bytes() for p in [path, *tmp_path.glob("bytes.sqlite3-*")])
     assert "北京市".encode() in content  # cities are stored: the check can see UTF-8
     for sample in _sample_rows():
         for raw in (
@@ -418,13 +378,9 @@ def test_different_secrets_give_different_hashes(
 
 
 def test_unavailable_when_port_is_closed() -> None:
-    registry = CardRegistry(
-        f"postgresql://postgres@127.0.0.1:{_closed_port()}/test", secret=TEST_SECRET
-    )
+    registry = CardRegistry(f"postgresql://postgres@127.0.0.1:{_closed_port()}/test", secret=TEST_SECRET)
     try:
-        assert registry.lookup(ZHANG_ID, ZHANG_NAME) == LookupResult(
-            LookupKind.UNAVAILABLE
-        )
+        assert registry.lookup(ZHANG_ID, ZHANG_NAME) == LookupResult(LookupKind.UNAVAILABLE)
     finally:
         registry.dispose()
 
@@ -449,9 +405,7 @@ BAD_CSV = (
 )
 
 
-def test_importer_rejects_bad_file_and_loads_nothing(
-    registry: CardRegistry, tmp_path: Path
-) -> None:
+def test_importer_rejects_bad_file_and_loads_nothing(registry: CardRegistry, tmp_path: Path) -> None:
     bad_file = tmp_path / "bad.csv"
     bad_file.write_text(BAD_CSV, encoding="utf-8")
     report = import_cards.import_csv(bad_file, registry)
@@ -481,9 +435,7 @@ def test_importer_rejects_bad_header(registry: CardRegistry, tmp_path: Path) -> 
     assert _row_count(registry) == 0
 
 
-def _run_cli(
-    *args: str, env_secret: str = TEST_SECRET
-) -> subprocess.CompletedProcess[str]:
+def _run_cli(*args: str, env_secret: str = TEST_SECRET) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, card_registry.SECRET_ENV: env_secret}
     env.pop(card_registry.URL_ENV, None)
     return subprocess.run(
@@ -521,7 +473,5 @@ def test_cli_loads_sample(tmp_path: Path) -> None:
 
 
 def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
-    result = _run_cli(
-        str(tmp_path / "absent.csv"), "--url", f"sqlite:///{tmp_path / 'x.db'}"
-    )
+    result = _run_cli(str(tmp_path / "absent.csv"), "--url", f"sqlite:///{tmp_path / 'x.db'}")
     assert result.returncode == 2

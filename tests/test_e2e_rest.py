@@ -71,9 +71,7 @@ def test_explicit_switch_holds_for_later_messages_in_the_other_script(stack, kb)
 
 
 def test_naming_the_city_adds_its_note_and_it_is_remembered(stack, kb):
-    first, with_city, next_topic = conversation(
-        stack, "社保卡在哪里激活", "我在上海", "激活要收费吗"
-    )
+    first, with_city, next_topic = conversation(stack, "社保卡在哪里激活", "我在上海", "激活要收费吗")
     shanghai = kb.notes_for("上海市", "ask_how_to_activate")[0]
     assert shanghai["zh"] not in first
     assert shanghai["zh"] in with_city and shanghai["source"] in with_city
@@ -128,16 +126,31 @@ def test_gibberish_gets_two_topic_suggestions(stack, kb):
     messages = stack.say("asdfgh qwerty")
     assert messages[0]["text"] == kb.phrase("fallback", "en")
     assert len(messages[0]["buttons"]) == 2
-    assert all(b["payload"].startswith("/ask_") or b["payload"] == "/report_card_problem" or b["payload"] == "/request_human" for b in messages[0]["buttons"])
+    assert all(
+        b["payload"].startswith("/ask_") or b["payload"] == "/report_card_problem" or b["payload"] == "/request_human"
+        for b in messages[0]["buttons"]
+    )
     # A suggestion button answers its topic.
     topic = messages[0]["buttons"][0]["payload"][1:]
     reply = texts(stack.say(messages[0]["buttons"][0]["payload"]))
-    assert kb.topics[topic]["answer"]["zh"].splitlines()[0] in reply or kb.topics[topic]["answer"]["en"].splitlines()[0] in reply
+    assert (
+        kb.topics[topic]["answer"]["zh"].splitlines()[0] in reply
+        or kb.topics[topic]["answer"]["en"].splitlines()[0] in reply
+    )
 
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "   ", "😀😀😀", "<script>alert('x')</script>", "\x00\x07\x1b[31m", "激活" * 5000, "a" * 10000, "<b>社保卡</b>怎么激活"],
+    [
+        "",
+        "   ",
+        "😀😀😀",
+        "<script>alert('x')</script>",
+        "\x00\x07\x1b[31m",
+        "激活" * 5000,
+        "a" * 10000,
+        "<b>社保卡</b>怎么激活",
+    ],
     ids=["empty", "spaces", "emoji", "script", "control", "10k-chinese", "10k-latin", "markup-around-question"],
 )
 def test_bad_input_gets_a_clear_reply_never_silence_or_markup(stack, bad):
@@ -164,7 +177,9 @@ def card(status: str) -> dict:
     return next(row for row in SAMPLE if row["status"] == status)
 
 
-def lookup(stack: Stack, id_number: str, name: str, ask: str = "帮我查一下我的社保卡状态", sender: str | None = None) -> list[str]:
+def lookup(
+    stack: Stack, id_number: str, name: str, ask: str = "帮我查一下我的社保卡状态", sender: str | None = None
+) -> list[str]:
     sender = sender or new_sender()
     return [texts(stack.say(turn, sender)) for turn in (ask, id_number, name)]
 
@@ -228,7 +243,10 @@ def domain_response(name: str, language: str) -> str:
     return (conditional if language == "en" else plain)[0]["text"]
 
 
-@pytest.mark.parametrize(("ask", "cancel", "language"), [("帮我查一下我的社保卡状态", "算了", "zh"), ("check my card status", "cancel", "en")])
+@pytest.mark.parametrize(
+    ("ask", "cancel", "language"),
+    [("帮我查一下我的社保卡状态", "算了", "zh"), ("check my card status", "cancel", "en")],
+)
 def test_cancel_mid_form(stack, kb, ask, cancel, language):
     sender = new_sender()
     stack.say(ask, sender)

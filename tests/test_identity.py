@@ -43,10 +43,7 @@ def test_valid_numbers_normalise_to_ascii_upper(raw: str) -> None:
 
 
 def test_normalized_value_is_canonical() -> None:
-    assert (
-        validate_id_number("１１０１０５１９４９１２３１００２ｘ").normalized
-        == STANDARD_X
-    )
+    assert validate_id_number("１１０１０５１９４９１２３１００２ｘ").normalized == STANDARD_X
 
 
 @pytest.mark.parametrize(
@@ -70,9 +67,7 @@ def test_normalized_value_is_canonical() -> None:
     ],
 )
 def test_invalid_numbers_report_problem(raw: str, problem: str) -> None:
-    assert validate_id_number(raw) == IdCheck(
-        ok=False, normalized=None, problem=problem
-    )
+    assert validate_id_number(raw) == IdCheck(ok=False, normalized=None, problem=problem)
 
 
 def test_future_birth_date_is_rejected() -> None:
@@ -111,9 +106,7 @@ def test_check_character_matches_standard_examples() -> None:
 
 def test_mask_id_number() -> None:
     assert mask_id_number(STANDARD_X) == "110105********002X"
-    assert (
-        mask_id_number("１１０１０５１９４９１２３１００２ｘ") == "110105********002X"
-    )
+    assert mask_id_number("１１０１０５１９４９１２３１００２ｘ") == "110105********002X"
     assert mask_id_number("110105491231002") == "110105*****1002"
     assert mask_id_number("12345") == "*****"
 
@@ -161,9 +154,7 @@ def test_find_catches_mistyped_numbers_too() -> None:
 def test_redact_id_numbers() -> None:
     text = f"ID {STANDARD_X} and 440524-18800101-0014 and 110105491231002."
     redacted = redact_id_numbers(text)
-    assert (
-        redacted == "ID 110105********002X and 440524********0014 and 110105*****1002."
-    )
+    assert redacted == "ID 110105********002X and 440524********0014 and 110105*****1002."
     assert STANDARD_X not in redacted
     assert find_id_numbers(redacted) == []
 

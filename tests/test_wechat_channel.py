@@ -48,9 +48,7 @@ def sha1_sorted(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
 
 
-def signed(
-    token: str = TOKEN, timestamp: Optional[str] = None, **extra: str
-) -> Dict[str, str]:
+def signed(token: str = TOKEN, timestamp: Optional[str] = None, **extra: str) -> Dict[str, str]:
     timestamp = timestamp or str(int(time.time()))
     nonce = "736241"
     return {
@@ -61,9 +59,7 @@ def signed(
     }
 
 
-def text_xml(
-    content: str, msg_id: str = "1000001", create_time: int = 1700000000
-) -> str:
+def text_xml(content: str, msg_id: str = "1000001", create_time: int = 1700000000) -> str:
     return (
         f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
         f"<FromUserName><![CDATA[{OPENID}]]></FromUserName>"
@@ -115,7 +111,7 @@ class Served:
                 await resp.read()
                 return resp
 
-    async def post(self, params: Dict[str, str], body: Any) -> "tuple[int, str, str]":
+    async def post(self, params: Dict[str, str], body: Any) -> tuple[int, str, str]:
         data = body.encode("utf-8") if isinstance(body, str) else body
         async with aiohttp.ClientSession() as session:
             async with session.post(
@@ -131,7 +127,7 @@ class Served:
                 )
 
 
-async def serve(channel: WeChatInput, agent: StubAgent) -> "tuple[Served, Any]":
+async def serve(channel: WeChatInput, agent: StubAgent) -> tuple[Served, Any]:
     app = Sanic(f"wechat_test_{uuid.uuid4().hex}", configure_logging=False)
     app.ctx.agent = agent
     register([channel], app, route="/webhooks/")  # exactly how Rasa mounts channels
@@ -139,9 +135,7 @@ async def serve(channel: WeChatInput, agent: StubAgent) -> "tuple[Served, Any]":
     sock.bind(("127.0.0.1", 0))  # a free port on the loopback only
     port = sock.getsockname()[1]
     # Sanic 21.12 already starts listening inside create_server().
-    server = await app.create_server(
-        sock=sock, return_asyncio_server=True, access_log=False
-    )
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
     await server.startup()
     await server.before_start()
     await server.after_start()
@@ -168,10 +162,7 @@ class WeChatApiStandIn:
 
     async def token(self, request: web.Request) -> web.Response:
         self.token_requests.append(dict(request.query))
-        if (
-            request.query.get("appid") != APP_ID
-            or request.query.get("secret") != APP_SECRET
-        ):
+        if request.query.get("appid") != APP_ID or request.query.get("secret") != APP_SECRET:
             return web.json_response({"errcode": 40013, "errmsg": "invalid appid"})
         return web.json_response({"access_token": "ACCESS-TOKEN-1", "expires_in": 7200})
 
@@ -275,9 +266,7 @@ async def test_health_route(served: Served) -> None:
 
 @pytest.mark.asyncio
 async def test_post_plaintext_text_gets_xml_reply(served: Served) -> None:
-    status, body, content_type = await served.post(
-        signed(openid=OPENID), text_xml("你好")
-    )
+    status, body, content_type = await served.post(signed(openid=OPENID), text_xml("你好"))
     assert status == 200
     assert "xml" in content_type
     reply = fields_of(body)
@@ -340,14 +329,10 @@ async def test_cdata_terminator_in_reply_survives(served: Served) -> None:
 # ------------------------------------------------------------------- safe mode
 
 
-def encrypted_request(
-    crypto: WeChatCrypto, inner_xml: str
-) -> "tuple[Dict[str, str], str]":
+def encrypted_request(crypto: WeChatCrypto, inner_xml: str) -> tuple[Dict[str, str], str]:
     params = signed(encrypt_type="aes", openid=OPENID)
     encrypted = crypto.encrypt(inner_xml)
-    params["msg_signature"] = sha1_sorted(
-        TOKEN, params["timestamp"], params["nonce"], encrypted
-    )
+    params["msg_signature"] = sha1_sorted(TOKEN, params["timestamp"], params["nonce"], encrypted)
     body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
     return params, body
 
@@ -360,9 +345,7 @@ async def test_post_safe_mode_reply_is_encrypted(served: Served) -> None:
     assert status == 200
     envelope = fields_of(reply_body)
     assert set(envelope) == {"Encrypt", "MsgSignature", "TimeStamp", "Nonce"}
-    assert envelope["MsgSignature"] == sha1_sorted(
-        TOKEN, envelope["TimeStamp"], envelope["Nonce"], envelope["Encrypt"]
-    )
+    assert envelope["MsgSignature"] == sha1_sorted(TOKEN, envelope["TimeStamp"], envelope["Nonce"], envelope["Encrypt"])
     inner = fields_of(crypto.decrypt(envelope["Encrypt"]))
     assert inner["Content"] == "echo: 安全模式"
     assert inner["ToUserName"] == OPENID
@@ -396,9 +379,7 @@ async def test_post_safe_mode_other_appid_is_403(served: Served) -> None:
 async def test_post_safe_mode_garbage_ciphertext_is_400(served: Served) -> None:
     params = signed(encrypt_type="aes")
     encrypted = "bm90IGEgcmVhbCBjaXBoZXJ0ZXh0"
-    params["msg_signature"] = sha1_sorted(
-        TOKEN, params["timestamp"], params["nonce"], encrypted
-    )
+    params["msg_signature"] = sha1_sorted(TOKEN, params["timestamp"], params["nonce"], encrypted)
     body = f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
     status, _, _ = await served.post(params, body)
     assert status == 400
@@ -449,9 +430,7 @@ async def test_unsubscribe_gets_success(served: Served) -> None:
     assert (await served.post(signed(), body))[:2] == (200, SUCCESS)
 
 
-@pytest.mark.parametrize(
-    "msg_type", ["image", "voice", "video", "location", "link", "file"]
-)
+@pytest.mark.parametrize("msg_type", ["image", "voice", "video", "location", "link", "file"])
 @pytest.mark.asyncio
 async def test_non_text_gets_polite_reply(served: Served, msg_type: str) -> None:
     body = (
@@ -478,9 +457,7 @@ async def test_slow_bot_replies_success_then_customer_service_api(
     wrapped, server = await serve(channel, agent)
     try:
         started = time.monotonic()
-        status, body, _ = await wrapped.post(
-            signed(), text_xml("慢一点", msg_id="5000001")
-        )
+        status, body, _ = await wrapped.post(signed(), text_xml("慢一点", msg_id="5000001"))
         elapsed = time.monotonic() - started
         assert (status, body) == (200, SUCCESS)
         assert elapsed < 0.9
@@ -488,13 +465,9 @@ async def test_slow_bot_replies_success_then_customer_service_api(
         await asyncio.wait_for(api.received.wait(), timeout=10)
     finally:
         await stop(server)
-    assert api.sent == [
-        {"touser": OPENID, "msgtype": "text", "text": {"content": "echo: 慢一点"}}
-    ]
+    assert api.sent == [{"touser": OPENID, "msgtype": "text", "text": {"content": "echo: 慢一点"}}]
     assert api.sent_tokens == ["ACCESS-TOKEN-1"]
-    assert api.token_requests == [
-        {"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET}
-    ]
+    assert api.token_requests == [{"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET}]
     assert len(agent.calls) == 1
 
 
@@ -575,9 +548,7 @@ channels.wechat.WeChatInput:
 
 
 @pytest.mark.parametrize("token", ["tok", ""])
-def test_credentials_yml_loads_through_rasa(
-    tmp_path: Any, monkeypatch: Any, token: str
-) -> None:
+def test_credentials_yml_loads_through_rasa(tmp_path: Any, monkeypatch: Any, token: str) -> None:
     from rasa.core.run import create_http_input_channels
 
     monkeypatch.setenv("WECHAT_TOKEN", token)
@@ -614,9 +585,7 @@ async def test_duplicate_msgid_with_redis_dedup(api: WeChatApiStandIn) -> None:
         await probe.ping()
     except Exception as exc:
         if os.environ.get("REQUIRE_REDIS"):
-            pytest.fail(
-                f"REQUIRE_REDIS is set but Redis at {url} is unreachable: {exc!r}"
-            )
+            pytest.fail(f"REQUIRE_REDIS is set but Redis at {url} is unreachable: {exc!r}")
         pytest.skip(f"Redis at {url} unreachable")
     finally:
         await probe.close()

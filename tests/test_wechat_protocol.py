@@ -85,9 +85,7 @@ REGRESSION_CIPHERTEXT = (
 )
 
 
-def reference_decrypt(
-    encoding_aes_key: str, encrypted: str
-) -> "tuple[bytes, bytes, bytes]":
+def reference_decrypt(encoding_aes_key: str, encrypted: str) -> tuple[bytes, bytes, bytes]:
     """The published algorithm, written out independently: (random, msg, appid)."""
     key = base64.b64decode(encoding_aes_key + "=")
     decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
@@ -101,9 +99,7 @@ def reference_decrypt(
 
 
 def test_signature_matches_hand_computed_sha1() -> None:
-    by_hand = hashlib.sha1(
-        b"".join(sorted([b"AAAAA", b"1409304348", b"xxxxxx"]))
-    ).hexdigest()
+    by_hand = hashlib.sha1(b"".join(sorted([b"AAAAA", b"1409304348", b"xxxxxx"]))).hexdigest()
     assert by_hand == "87e50d28dcac81e5f82950c4c6f701200ac60e2c"
     assert compute_signature("AAAAA", "1409304348", "xxxxxx") == by_hand
     # Order of the arguments does not matter: they are sorted.
@@ -114,17 +110,10 @@ def test_signature_matches_hand_computed_sha1() -> None:
 
 def test_official_sample_msg_signatures() -> None:
     v = SAMPLE_VERIFY
-    assert (
-        compute_signature(SAMPLE_TOKEN, v["timestamp"], v["nonce"], v["echostr"])
-        == (v["msg_signature"])
-    )
+    assert compute_signature(SAMPLE_TOKEN, v["timestamp"], v["nonce"], v["echostr"]) == (v["msg_signature"])
     p = SAMPLE_POST
-    assert check_signature(
-        SAMPLE_TOKEN, p["msg_signature"], p["timestamp"], p["nonce"], p["encrypt"]
-    )
-    assert not check_signature(
-        SAMPLE_TOKEN, p["msg_signature"], p["timestamp"], p["nonce"], p["encrypt"] + "x"
-    )
+    assert check_signature(SAMPLE_TOKEN, p["msg_signature"], p["timestamp"], p["nonce"], p["encrypt"])
+    assert not check_signature(SAMPLE_TOKEN, p["msg_signature"], p["timestamp"], p["nonce"], p["encrypt"] + "x")
 
 
 @pytest.mark.parametrize(
@@ -197,9 +186,7 @@ def test_full_padding_block_when_already_aligned() -> None:
     message = "m" * (64 - 16 - 4 - len(APP_ID))
     crypto = WeChatCrypto(AES_KEY, APP_ID, random_bytes=lambda n: FIXED_RANDOM)
     encrypted = crypto.encrypt(message)
-    assert (
-        len(base64.b64decode(encrypted)) == 96
-    )  # a whole block of padding (32 x 0x20)
+    assert len(base64.b64decode(encrypted)) == 96  # a whole block of padding (32 x 0x20)
     assert crypto.decrypt(encrypted) == message
 
 
@@ -211,10 +198,7 @@ def test_fixed_ciphertext_regression() -> None:
         REGRESSION_PLAINTEXT.encode("utf-8"),
         APP_ID.encode(),
     )
-    assert (
-        WeChatCrypto(AES_KEY, APP_ID).decrypt(REGRESSION_CIPHERTEXT)
-        == REGRESSION_PLAINTEXT
-    )
+    assert WeChatCrypto(AES_KEY, APP_ID).decrypt(REGRESSION_CIPHERTEXT) == REGRESSION_PLAINTEXT
 
 
 def test_random_prefix_differs_by_default() -> None:
@@ -269,9 +253,7 @@ def test_encrypt_reply_envelope() -> None:
     fields = parse_xml(envelope)
     assert fields["TimeStamp"] == "1700000001"
     assert fields["Nonce"] == "42"
-    expected = hashlib.sha1(
-        "".join(sorted(["tok", "1700000001", "42", fields["Encrypt"]])).encode()
-    ).hexdigest()
+    expected = hashlib.sha1("".join(sorted(["tok", "1700000001", "42", fields["Encrypt"]])).encode()).hexdigest()
     assert fields["MsgSignature"] == expected
     assert crypto.decrypt(fields["Encrypt"]) == reply
 
@@ -379,9 +361,7 @@ EXTERNAL_DTD = """<?xml version="1.0"?>
 BARE_DOCTYPE = """<!DOCTYPE xml><xml><MsgType>text</MsgType></xml>"""
 
 
-@pytest.mark.parametrize(
-    "data", [BILLION_LAUGHS, XXE_FILE, XXE_PARAMETER, EXTERNAL_DTD, BARE_DOCTYPE]
-)
+@pytest.mark.parametrize("data", [BILLION_LAUGHS, XXE_FILE, XXE_PARAMETER, EXTERNAL_DTD, BARE_DOCTYPE])
 def test_dtd_and_entities_rejected(data: str) -> None:
     with pytest.raises(XMLError):
         parse_xml(data)
@@ -440,9 +420,7 @@ def test_truncate_leaves_short_text_alone() -> None:
     assert truncate_utf8(exact_cjk, 2048) == exact_cjk
 
 
-@pytest.mark.parametrize(
-    "text", ["a" * 3000, "字" * 1000, "😀" * 600, ("ab字😀" * 400)]
-)
+@pytest.mark.parametrize("text", ["a" * 3000, "字" * 1000, "😀" * 600, ("ab字😀" * 400)])
 def test_truncate_cuts_on_character_boundary(text: str) -> None:
     cut = truncate_utf8(text, 2048)
     encoded = cut.encode("utf-8")
@@ -534,17 +512,13 @@ REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 async def redis_client() -> Any:
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(
-        REDIS_URL, socket_connect_timeout=1, socket_timeout=2
-    )
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
     try:
         await client.ping()
     except Exception as exc:
         await client.close()
         if os.environ.get("REQUIRE_REDIS"):
-            pytest.fail(
-                f"REQUIRE_REDIS is set but Redis at {REDIS_URL} is unreachable: {exc!r}"
-            )
+            pytest.fail(f"REQUIRE_REDIS is set but Redis at {REDIS_URL} is unreachable: {exc!r}")
         pytest.skip(f"Redis at {REDIS_URL} unreachable ({type(exc).__name__})")
     prefix = f"test:wechat:{uuid.uuid4().hex}:"
     yield client, prefix
@@ -615,9 +589,7 @@ class ApiStandIn:
         self.token_calls += 1
         if self.token_answer:
             return web.json_response(self.token_answer)
-        return web.json_response(
-            {"access_token": f"T{self.token_calls}", "expires_in": 7200}
-        )
+        return web.json_response({"access_token": f"T{self.token_calls}", "expires_in": 7200})
 
     async def send(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -629,9 +601,7 @@ class ApiStandIn:
             }
         )
         if self.reject_first_send_with and len(self.send_calls) == 1:
-            return web.json_response(
-                {"errcode": self.reject_first_send_with, "errmsg": "x"}
-            )
+            return web.json_response({"errcode": self.reject_first_send_with, "errmsg": "x"})
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
 
@@ -663,7 +633,7 @@ async def test_api_client_caches_token_until_expiry(api: ApiStandIn) -> None:
         "msgtype": "text",
         "text": {"content": "一"},
     }
-    assert "一".encode("utf-8") in api.send_calls[0]["raw"]  # UTF-8, not \\u escapes
+    assert "一".encode() in api.send_calls[0]["raw"]  # UTF-8, not \\u escapes
     clock.now += 7200 - 300 - 1
     await client.send_text("oUser", "三")
     assert api.token_calls == 1
