@@ -81,7 +81,8 @@ def main() -> int:
                         1, right.count(False)
                     )
                     print(
-                        f"    threshold {threshold:.2f} ambiguity {ambiguity:.2f}: refuses {wrongly:.1%} of right answers, catches {caught:.0%} of errors"
+                        f"    threshold {threshold:.2f} ambiguity {ambiguity:.2f}: refuses {wrongly:.1%} "
+                        f"of right answers, catches {caught:.0%} of errors"
                     )
         if args.errors:
             confusions = Counter((g, p) for g, p in zip(gold, guesses, strict=False) if g != p)
