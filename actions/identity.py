@@ -193,3 +193,24 @@ def redact_id_numbers(text: str) -> str:
     """Replace each number found by :func:`find_id_numbers` with its masked form."""
     # Hyphens are grouping only; drop them so the mask shows the real length.
     return _ID_IN_TEXT.sub(lambda match: mask_id_number(match.group().replace("-", "")), text)
+
+
+# What people put before their name: "我叫张三", "姓名：李四", "My name is Li Si", "name: John Smith".
+_NAME_LEAD_IN = re.compile(
+    r"^(?:我叫|我的名字是|我的名字叫|名字是|名字叫|名字|姓名是|姓名|持卡人是|持卡人|本人|我是|"
+    r"my name is|my name's|name is|name|i am|i'm|it's|this is)\s*[:：,，]?\s*",
+    re.IGNORECASE,
+)
+
+
+def extract_id_number(text: str) -> str:
+    """The ID number in a message ("身份证号是44052418800101001X"): the one ID-shaped part if there
+    is exactly one, else the whole text, so validation can say what is wrong with it."""
+    found = find_id_numbers(text)
+    return found[0] if len(found) == 1 else text
+
+
+def extract_name(text: str) -> str:
+    """The name in a message, without a lead-in like "我叫" or "my name is" and trailing punctuation."""
+    name = _NAME_LEAD_IN.sub("", text.strip(), count=1)
+    return name.strip(" 。.!！,，").strip()

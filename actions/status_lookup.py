@@ -21,7 +21,7 @@ from rasa_sdk.types import DomainDict
 from actions.actions import KB, reply_language
 from actions.card_registry import CardRegistry, LookupKind
 from actions.compose import compose_status
-from actions.identity import mask_id_number, mask_name, validate_id_number
+from actions.identity import extract_id_number, extract_name, mask_id_number, mask_name, validate_id_number
 from actions.lookup_policy import WINDOW, Decision, lookup_decision
 from actions.text_input import clean_text
 
@@ -66,7 +66,7 @@ class ValidateCardStatusForm(FormValidationAction):
     def validate_id_number(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        check = validate_id_number(clean_text(str(slot_value or "")))
+        check = validate_id_number(extract_id_number(clean_text(str(slot_value or ""))))
         if not check.ok or check.normalized is None:
             problem = check.problem or "characters"
             dispatcher.utter_message(text=KB.phrase(f"id_problem_{problem}", reply_language(tracker)))
@@ -79,7 +79,7 @@ class ValidateCardStatusForm(FormValidationAction):
     def validate_holder_name(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        name = clean_text(str(slot_value or ""))
+        name = extract_name(clean_text(str(slot_value or "")))
         if not name or len(name) > MAX_NAME_CHARS or any(ch.isdigit() for ch in name):
             dispatcher.utter_message(text=KB.phrase("name_problem", reply_language(tracker)))
             return {"holder_name": None}

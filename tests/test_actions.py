@@ -321,3 +321,18 @@ def test_registry_down_is_said_plainly(kb, monkeypatch):
     messages, events = run(ActionCardStatusLookup(), _lookup_tracker("11010519491231002X", "张三"))
     assert messages[0]["text"] == kb.phrase("lookup_unavailable", "zh")
     assert events == CLEARED
+
+
+@pytest.mark.parametrize(
+    "typed", ["身份证号是11010519491231002X", "My ID number is 11010519491231002x.", "110105 19491231 002X"]
+)
+def test_id_number_typed_with_a_lead_in(registry, typed):
+    result, messages = _form_validate("validate_id_number", typed)
+    assert messages == []
+    assert result["id_number"] == hash_id_number("11010519491231002X", SECRET)
+
+
+@pytest.mark.parametrize("typed", ["我叫张三", "姓名：张三", "张三。", "my name is 张三"])
+def test_name_typed_with_a_lead_in(registry, typed):
+    result, _ = _form_validate("validate_holder_name", typed)
+    assert result["holder_name"] == hash_name("张三", SECRET)
