@@ -57,7 +57,10 @@ run: setup $(MODEL)
 	exec $(VENV)/bin/honcho start -f Procfile
 
 shell: setup $(MODEL)
-	$(VENV)/bin/honcho start -f Procfile actions & trap 'kill %1' EXIT; sleep 8; $(RASA) shell --model models --endpoints endpoints.yml
+	@$(RASA) run actions --port 5055 --actions actions > var/actions-shell.log 2>&1 & pid=$$!; \
+	trap "kill $$pid" EXIT; \
+	until curl -sf localhost:5055/health >/dev/null; do kill -0 $$pid 2>/dev/null || exit 1; sleep 1; done; \
+	$(RASA) shell --model models --endpoints endpoints.yml
 
 validate: $(STAMP)
 	$(RASA) data validate --fail-on-warnings --config config.yml --domain domain.yml --data data
