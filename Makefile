@@ -80,8 +80,8 @@ crossval: setup
 	$(RASA) test nlu --nlu data/nlu --cross-validation --folds 3 --config config.yml --out results/crossval
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check actions components channels scripts tests web
-	$(VENV)/bin/ruff format --check actions components channels scripts tests web
+	$(VENV)/bin/ruff check actions components channels scripts tests web tracker_store
+	$(VENV)/bin/ruff format --check actions components channels scripts tests web tracker_store
 
 bench-train: setup
 	$(PY) scripts/bench_train.py
