@@ -13,17 +13,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any, Dict, List, Text
+from typing import List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import SPACY_DOCS, TOKENS_NAMES
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from snowballstemmer import stemmer
+
+from components.base import StatelessComponent
 
 REGION_TOKEN = "__region__"
 ID_TOKEN = "__idnumber__"
@@ -40,19 +39,9 @@ def english_lemma(word: str) -> str:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
-class FeatureLemmas(GraphComponent):
+class FeatureLemmas(StatelessComponent):
     """After the tokenizer: region spans (the spaCy doc's region entities) and ID-shaped tokens get
     placeholder lemmas; English words get their stems."""
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> FeatureLemmas:
-        return cls()
 
     @staticmethod
     def _mark(message: Message) -> None:

@@ -15,23 +15,14 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from actions.text_input import clean_text, has_words
+from components.base import StatelessComponent
 
 FALLBACK_INTENT = "nlu_fallback"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
-class InputCleaner(GraphComponent):
+class InputCleaner(StatelessComponent):
     """First in the pipeline: markup, control characters and excess length never reach the model."""
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> InputCleaner:
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:

@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from actions.language import detect_language, requested_language
+from components.base import StatelessComponent
 
 ENTITY = "language"
 SWITCH_INTENT = "switch_language"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
-class LanguageEntityExtractor(GraphComponent, EntityExtractorMixin):
+class LanguageEntityExtractor(StatelessComponent, EntityExtractorMixin):
     """After intent classification: for `switch_language`, the language asked for ("answer in
     English" → en, "说中文" → zh); otherwise the dominant script of the message. Nothing for a
     message without letters, so the conversation keeps its language."""
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> LanguageEntityExtractor:
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -54,6 +41,3 @@ class LanguageEntityExtractor(GraphComponent, EntityExtractorMixin):
                 add_to_output=True,
             )
         return messages
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        return training_data

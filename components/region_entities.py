@@ -8,20 +8,17 @@ pipeline is loaded: Rasa imports every component class in `config.yml` before it
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text, Type
+from typing import List, Type
 
 import spacy
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.utils.spacy_utils import SpacyModel, SpacyNLP
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from actions.regions import alias_index
+from components.base import StatelessComponent
 
 ENTITY = "region"
 CALLBACK = "activation.region_words.v1"
@@ -43,22 +40,12 @@ def make_region_words_callback():
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False, model_from="SpacyNLP")
-class RegionEntityExtractor(GraphComponent, EntityExtractorMixin):
+class RegionEntityExtractor(StatelessComponent, EntityExtractorMixin):
     """Emits `region` entities whose value is the canonical full Chinese name (上海 → 上海市)."""
 
     @classmethod
     def required_components(cls) -> List[Type]:
         return [SpacyNLP]
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> RegionEntityExtractor:
-        return cls()
 
     def process(self, messages: List[Message], model: SpacyModel) -> List[Message]:
         for message in messages:
@@ -82,6 +69,3 @@ class RegionEntityExtractor(GraphComponent, EntityExtractorMixin):
                 add_to_output=True,
             )
         return messages
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        return training_data

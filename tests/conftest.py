@@ -26,6 +26,29 @@ sys.path.insert(0, str(ROOT))
 from actions.knowledge import KnowledgeBase, load_knowledge  # noqa: E402
 
 MODEL = ROOT / "models" / "activation.tar.gz"
+# The 20 activation-topic intents of the shared intent contract (shared/contract/intents.md).
+CONTRACT_TOPICS = (
+    "ask_how_to_activate",
+    "ask_required_documents",
+    "ask_activate_for_someone",
+    "ask_activation_deadline",
+    "ask_need_to_activate",
+    "ask_financial_function",
+    "ask_activation_fee",
+    "ask_password",
+    "ask_lost_or_replace_card",
+    "ask_electronic_card",
+    "ask_card_status",
+    "report_card_problem",
+    "ask_third_generation_card",
+    "ask_apply_for_card",
+    "ask_other_region",
+    "ask_regional_differences",
+    "ask_after_activation",
+    "ask_legal_basis",
+    "ask_scam_warning",
+    "request_human",
+)
 RASA = ROOT / ".venv" / "bin" / "rasa"
 TEST_SECRET = "test-only-registry-secret"
 START_TIMEOUT = 240  # seconds: Rasa loads TensorFlow and the model

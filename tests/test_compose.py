@@ -14,32 +14,10 @@ from actions.compose import (
     topic_buttons,
 )
 from actions.knowledge import LANGUAGES, KnowledgeBase
+from conftest import CONTRACT_TOPICS
 from actions.regions import display_name, region_chain
 
-TOPICS = sorted(
-    [
-        "ask_how_to_activate",
-        "ask_required_documents",
-        "ask_activate_for_someone",
-        "ask_activation_deadline",
-        "ask_need_to_activate",
-        "ask_financial_function",
-        "ask_activation_fee",
-        "ask_password",
-        "ask_lost_or_replace_card",
-        "ask_electronic_card",
-        "ask_card_status",
-        "report_card_problem",
-        "ask_third_generation_card",
-        "ask_apply_for_card",
-        "ask_other_region",
-        "ask_regional_differences",
-        "ask_after_activation",
-        "ask_legal_basis",
-        "ask_scam_warning",
-        "request_human",
-    ]
-)
+TOPICS = sorted(CONTRACT_TOPICS)
 # A city with no notes at all in the knowledge base, in a province with none either.
 CITY_WITHOUT_NOTES = "合肥市"
 MASKED_ID = "110105********002X"
