@@ -32,6 +32,7 @@ def build(out: Path) -> int:
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
     patterns = [{"label": ENTITY, "pattern": alias, "id": name} for alias, name in alias_index().items()]
     ruler.add_patterns(patterns)
+    out.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(out)
     return len(patterns)
 
