@@ -14,8 +14,8 @@ from actions.compose import (
     topic_buttons,
 )
 from actions.knowledge import LANGUAGES, KnowledgeBase
-from conftest import CONTRACT_TOPICS
 from actions.regions import display_name, region_chain
+from tests.support import CONTRACT_TOPICS
 
 TOPICS = sorted(CONTRACT_TOPICS)
 # A city with no notes at all in the knowledge base, in a province with none either.

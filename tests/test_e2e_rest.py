@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Stack, new_sender, start_stack, stop_stack, texts
 
 from actions.compose import compose_answer
+from tests.support import Stack, new_sender, start_stack, stop_stack, texts
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,8 @@ import yaml
 
 from actions.card_registry import CardStatus
 from actions.identity import validate_id_number
-from conftest import CONTRACT_TOPICS
-
 from actions.knowledge import DEFAULT_DIR, LANGUAGES, KnowledgeBase, KnowledgeError, load_knowledge
+from tests.support import CONTRACT_TOPICS
 
 KINDS = {"official", "web", "seed"}
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect, sync_playwright
 
-from tests.conftest import MODEL, ROOT, START_TIMEOUT, Stack, free_port, wait_until_up
+from tests.support import MODEL, ROOT, START_TIMEOUT, Stack, free_port, wait_until_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
