@@ -3,16 +3,8 @@
 Served at ``/webhooks/wechat/webhook`` (GET: URL verification, POST: messages). The
 protocol itself (signatures, AES, XML, de-dup, API client) is in ``wechat_protocol``.
 
-credentials.yml::
-
-    channels.wechat.WeChatInput:
-      token: ${WECHAT_TOKEN}
-      app_id: ${WECHAT_APP_ID}
-      app_secret: ${WECHAT_APP_SECRET}
-      aes_key: ${WECHAT_AES_KEY}
-      api_base_url: ${WECHAT_API_BASE}
-      reply_timeout: 4.5
-      redis_url: ${REDIS_URL}
+Configured under ``channels.wechat.WeChatInput`` in the project's credentials.yml (token,
+app_id, app_secret, aes_key, api_base_url, reply_timeout, redis_url from WECHAT_* / REDIS_URL).
 
 Rasa refuses a credentials file that names an unset variable, so the variables must
 exist (empty is fine). An empty token disables the channel (every request gets 403);

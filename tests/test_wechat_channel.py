@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import aiohttp
@@ -535,17 +536,6 @@ async def test_disabled_channel_refuses_everything() -> None:
 
 # ------------------------------------------------------- credentials.yml wiring
 
-CREDENTIALS_YML = """\
-channels.wechat.WeChatInput:
-  token: ${WECHAT_TOKEN}
-  app_id: ${WECHAT_APP_ID}
-  app_secret: ${WECHAT_APP_SECRET}
-  aes_key: ${WECHAT_AES_KEY}
-  api_base_url: ${WECHAT_API_BASE}
-  reply_timeout: 4.5
-  redis_url: ${REDIS_URL}
-"""
-
 
 @pytest.mark.parametrize("token", ["tok", ""])
 def test_credentials_yml_loads_through_rasa(tmp_path: Any, monkeypatch: Any, token: str) -> None:
@@ -557,9 +547,9 @@ def test_credentials_yml_loads_through_rasa(tmp_path: Any, monkeypatch: Any, tok
     monkeypatch.setenv("WECHAT_AES_KEY", AES_KEY)
     monkeypatch.setenv("WECHAT_API_BASE", "")
     monkeypatch.setenv("REDIS_URL", "")
-    path = tmp_path / f"credentials-{uuid.uuid4().hex}.yml"
-    path.write_text(CREDENTIALS_YML, encoding="utf-8")
-    (channel,) = create_http_input_channels(None, str(path))
+    # The project's own credentials.yml, as `make run` uses it.
+    channels = create_http_input_channels(None, str(Path(__file__).resolve().parent.parent / "credentials.yml"))
+    (channel,) = (c for c in channels if isinstance(c, WeChatInput))
     assert isinstance(channel, WeChatInput)
     assert channel.name() == "wechat"
     assert channel.enabled is bool(token)
