@@ -69,7 +69,7 @@ pytest: setup $(MODEL)
 	$(PY) -m pytest -q tests
 
 test-stories: setup $(MODEL)
-	$(RASA) test core --model models --stories tests/stories --fail-on-prediction-errors --out results/stories
+	$(RASA) test core --model models --stories tests/stories --e2e --fail-on-prediction-errors --out results/stories
 
 test: setup validate $(MODEL) pytest test-stories
 

@@ -13,9 +13,9 @@ from rasa_sdk.forms import ValidationAction
 
 from actions.compose import STARTER_TOPICS, compose_answer, list_laws, quote_articles, topic_buttons
 from actions.knowledge import knowledge
-from actions.language import DEFAULT_LANGUAGE, SUPPORTED
+from actions.language import DEFAULT_LANGUAGE, SUPPORTED, detect_language, requested_language
 from actions.regions import display_name, find_region
-from actions.text_input import has_words
+from actions.text_input import clean_text, has_words
 
 KB = knowledge()  # validate at start-up: fail loudly, not in the middle of a conversation
 FALLBACK_INTENT = "nlu_fallback"
@@ -36,20 +36,34 @@ def latest_regions(tracker: Tracker) -> List[str]:
 
 
 class ValidateSlotMappings(ValidationAction):
-    """Runs after every user message: keeps `language` right and `region` specific."""
+    """Runs after every user message: sets `language` and keeps `region` specific."""
 
     def name(self) -> Text:
         return "action_validate_slot_mappings"
 
-    def validate_language(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    def extract_language(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> Dict[Text, Any]:
-        # An explicit request ("answer in English") pins the language; later messages in another
-        # script (a pasted Chinese term, say) do not undo it until the person asks again.
+        """The language to answer in: the latest message's dominant script; an explicit request
+        ("answer in English", the chat page's toggle) pins it until asked again, so a pasted
+        Chinese term does not flip an English conversation. Nothing changes while the lookup form
+        is asking (a name or an ID number is not a choice of language) or for a button payload."""
+        if (tracker.active_loop or {}).get("name") == "card_status_form":
+            return {}
+        text = tracker.latest_message.get("text") or ""
         if latest_intent(tracker) == "switch_language":
-            return {"language": slot_value, "language_pinned": slot_value}
+            toggled = [
+                e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "language"
+            ]
+            wanted = (
+                next((v for v in toggled if v in SUPPORTED), None) or requested_language(text) or detect_language(text)
+            )
+            return {"language": wanted, "language_pinned": wanted} if wanted else {}
         pinned = tracker.get_slot("language_pinned")
-        return {"language": pinned if pinned in SUPPORTED else slot_value}
+        if pinned in SUPPORTED:
+            return {"language": pinned}
+        detected = None if text.startswith("/") else detect_language(clean_text(text))
+        return {"language": detected} if detected else {}
 
     def validate_region(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]

@@ -173,18 +173,45 @@ def _validate(method: str, value: Any, tracker: Tracker) -> dict:
     return getattr(ValidateSlotMappings(), method)(value, CollectingDispatcher(), tracker, {})
 
 
+def _language(tracker: Tracker) -> dict:
+    return ValidateSlotMappings().extract_language(CollectingDispatcher(), tracker, {})
+
+
 def test_explicit_switch_pins_the_language():
     tracker = make_tracker("switch_language", "please answer in English")
-    assert _validate("validate_language", "en", tracker) == {"language": "en", "language_pinned": "en"}
+    assert _language(tracker) == {"language": "en", "language_pinned": "en"}
+    assert _language(make_tracker("switch_language", "说中文", {"language": "en"})) == {
+        "language": "zh",
+        "language_pinned": "zh",
+    }
+
+
+def test_the_chat_page_toggle_payload_pins_the_language():
+    tracker = make_tracker(
+        "switch_language", '/switch_language{"language":"en"}', entities=[{"entity": "language", "value": "en"}]
+    )
+    assert _language(tracker) == {"language": "en", "language_pinned": "en"}
 
 
 def test_pinned_language_survives_a_message_in_the_other_script():
     tracker = make_tracker("ask_password", "密码", {"language": "en", "language_pinned": "en"})
-    assert _validate("validate_language", "zh", tracker) == {"language": "en"}
+    assert _language(tracker) == {"language": "en"}
 
 
 def test_unpinned_language_follows_the_latest_message():
-    assert _validate("validate_language", "en", make_tracker("greet", "hello")) == {"language": "en"}
+    assert _language(make_tracker("greet", "hello")) == {"language": "en"}
+    assert _language(make_tracker("ask_password", "我的social security card密码忘了怎么办")) == {"language": "zh"}
+
+
+@pytest.mark.parametrize("text", ["😀😀", "/ask_password", "11010519491231002X"])
+def test_no_letters_or_a_button_payload_keep_the_language(text):
+    assert _language(make_tracker("inform", text, {"language": "en"})) == {}
+
+
+def test_language_does_not_change_inside_the_lookup_form():
+    tracker = make_tracker("inform", "John Smith")
+    tracker.active_loop = {"name": "card_status_form"}
+    assert _language(tracker) == {}
 
 
 def test_a_city_wins_over_its_province():
