@@ -288,6 +288,7 @@ class CardRegistry:
         self._metadata = MetaData(schema=schema)
         self._cards = _build_cards_table(self._metadata)
         self._attempts = _build_attempts_table(self._metadata)
+        self._schema_ready = False
         self._engine: Engine | None = None
         # Actions may run lookups in worker threads; build only one engine.
         self._engine_lock = threading.Lock()
@@ -328,6 +329,13 @@ class CardRegistry:
         """Close pooled connections."""
         if self._engine is not None:
             self._engine.dispose()
+
+    def ensure_schema(self) -> None:
+        """Create the tables once per registry object (the first call that succeeds); raises like
+        :meth:`create_schema` while the database is unreachable, so a later call tries again."""
+        if not self._schema_ready:
+            self.create_schema()
+            self._schema_ready = True
 
     def create_schema(self) -> None:
         """Create the ``cards`` table and its index if they do not exist."""

@@ -148,7 +148,8 @@ def alias_index() -> dict[str, str]:
     "fuzhou"), and guessing would send a person to the wrong city's rules.
     """
     index: dict[str, str] = {}
-    for alias, names in _alias_owners().items():
+    primary = _alias_owners()
+    for alias, names in primary.items():
         if len(names) == 1:
             index[alias] = next(iter(names))
         else:
@@ -158,7 +159,7 @@ def alias_index() -> dict[str, str]:
             if len(provinces) == 1:
                 index[alias] = provinces[0]
     for alias, names in _alias_owners(alternative=True).items():
-        if alias not in index and alias not in _alias_owners() and len(names) == 1:
+        if alias not in primary and len(names) == 1:
             index[alias] = next(iter(names))
     return index
 

@@ -39,7 +39,7 @@ def _decide(conversation_id: str) -> Optional[Decision]:
     """The lock-out/limit decision for a conversation, or None when the registry is unreachable."""
     now = datetime.now(timezone.utc)
     try:
-        registry().create_schema()
+        registry().ensure_schema()
     except Exception:  # noqa: BLE001 - any failure here means "unreachable"; lookup says so
         return None
     attempts = registry().attempts_since(conversation_id, now - WINDOW)

@@ -24,12 +24,15 @@ def clean_text(text: str | None) -> str:
     text = _TAG.sub(" ", text)
     # Control characters separate words (a space); format characters such as zero-width spaces sit
     # inside words ("社保\u200b卡") and unassigned code points mean nothing: both are dropped.
-    text = "".join(
-        " " if unicodedata.category(ch) == "Cc" else ch
-        for ch in text
-        if unicodedata.category(ch)[0] != "C" or unicodedata.category(ch) == "Cc"
-    )
+    text = "".join(_control_as_space(ch) for ch in text)
     return _SPACE.sub(" ", _strip_latin_accents(text)).strip()[:MAX_CHARS]
+
+
+def _control_as_space(ch: str) -> str:
+    category = unicodedata.category(ch)
+    if category == "Cc":
+        return " "
+    return "" if category[0] == "C" else ch
 
 
 def _strip_latin_accents(text: str) -> str:
