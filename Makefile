@@ -32,12 +32,12 @@ $(STAMP): requirements.txt
 	$(PY) -m pip check
 	@touch $@
 
-$(SPACY): $(STAMP) scripts/build_spacy_model.py actions/regions.py components/region_entities.py
+$(SPACY): $(STAMP) scripts/build_spacy_model.py core/regions.py components/region_entities.py
 	$(PY) scripts/build_spacy_model.py build/spacy-zh-regions
 
-$(REGISTRY_DB): $(STAMP) data/registry/sample_cards.csv scripts/import_cards.py
+$(REGISTRY_DB): $(STAMP) data/registry/sample_cards.csv core/import_cards.py core/card_registry.py core/identity.py
 	@mkdir -p var
-	$(PY) scripts/import_cards.py data/registry/sample_cards.csv --url sqlite:///$(REGISTRY_DB)
+	$(PY) -m core.import_cards data/registry/sample_cards.csv --url sqlite:///$(REGISTRY_DB)
 
 # Browser assets of the chat page (socket.io-client) from the npm registry, as locked.
 $(WEB_ASSETS): web/package.json web/package-lock.json

@@ -1,5 +1,5 @@
 """Rasa glue for answers: pick the topic, region and language from the tracker, send what
-`actions.compose` makes of the knowledge base. The knowledge base is loaded and validated when the
+`core.compose` makes of the knowledge base. The knowledge base is loaded and validated when the
 action server imports this module, so a broken file stops the server with the file and key named."""
 
 from __future__ import annotations
@@ -11,20 +11,20 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
-from actions.compose import STARTER_TOPICS, compose_answer, list_laws, quote_articles, topic_buttons
-from actions.knowledge import knowledge
-from actions.language import DEFAULT_LANGUAGE, SUPPORTED, detect_language, requested_language
-from actions.regions import display_name, find_region
-from actions.text_input import clean_text, has_words
+from core.compose import STARTER_TOPICS, compose_answer, list_laws, quote_articles, topic_buttons
+from core.dialogue import LOOKUP_FORM
+from core.knowledge import knowledge
+from core.language import DEFAULT_LANGUAGE, LANGUAGES, detect_language, requested_language
+from core.regions import display_name, find_region
+from core.text_input import clean_text, has_words
 
 KB = knowledge()  # validate at start-up: fail loudly, not in the middle of a conversation
-FALLBACK_INTENT = "nlu_fallback"
 
 
 def reply_language(tracker: Tracker) -> str:
     """The language to answer in (the `language` slot, kept up to date by slot validation)."""
     language = tracker.get_slot("language")
-    return language if language in SUPPORTED else DEFAULT_LANGUAGE
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def latest_intent(tracker: Tracker) -> Optional[str]:
@@ -48,7 +48,7 @@ class ValidateSlotMappings(ValidationAction):
         ("answer in English", the chat page's toggle) pins it until asked again, so a pasted
         Chinese term does not flip an English conversation. Nothing changes while the lookup form
         is asking (a name or an ID number is not a choice of language) or for a button payload."""
-        if (tracker.active_loop or {}).get("name") == "card_status_form":
+        if (tracker.active_loop or {}).get("name") == LOOKUP_FORM:
             return {}
         text = tracker.latest_message.get("text") or ""
         if latest_intent(tracker) == "switch_language":
@@ -56,11 +56,11 @@ class ValidateSlotMappings(ValidationAction):
                 e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "language"
             ]
             wanted = (
-                next((v for v in toggled if v in SUPPORTED), None) or requested_language(text) or detect_language(text)
+                next((v for v in toggled if v in LANGUAGES), None) or requested_language(text) or detect_language(text)
             )
             return {"language": wanted, "language_pinned": wanted} if wanted else {}
         pinned = tracker.get_slot("language_pinned")
-        if pinned in SUPPORTED:
+        if pinned in LANGUAGES:
             return {"language": pinned}
         detected = None if text.startswith("/") else detect_language(clean_text(text))
         return {"language": detected} if detected else {}

@@ -19,13 +19,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.actions import KB, reply_language
-from actions.card_registry import CardRegistry, LookupKind
-from actions.compose import compose_status
-from actions.identity import extract_id_number, extract_name, mask_id_number, mask_name, validate_id_number
-from actions.lookup_policy import WINDOW, Decision, lookup_decision
-from actions.text_input import clean_text
+from core.card_registry import CardRegistry, LookupKind
+from core.compose import compose_status
+from core.dialogue import ID_DIGEST_SLOT, ID_MASKED_SLOT, LOOKUP_FORM, LOOKUP_SLOTS, NAME_DIGEST_SLOT, NAME_MASKED_SLOT
+from core.identity import extract_id_number, extract_name, mask_id_number, mask_name, validate_id_number
+from core.lookup_policy import WINDOW, Decision, lookup_decision
+from core.text_input import clean_text
 
-FORM_SLOTS = ("id_number", "holder_name", "id_masked", "name_masked")
 MAX_NAME_CHARS = 40
 
 
@@ -47,14 +47,14 @@ def _decide(conversation_id: str) -> Optional[Decision]:
 
 
 def _clear_form() -> List[EventType]:
-    return [SlotSet(slot, None) for slot in FORM_SLOTS]
+    return [SlotSet(slot, None) for slot in LOOKUP_SLOTS]
 
 
 class ValidateCardStatusForm(FormValidationAction):
     """Checks the ID number (GB 11643) and the name, and turns both into digests at once."""
 
     def name(self) -> Text:
-        return "validate_card_status_form"
+        return f"validate_{LOOKUP_FORM}"
 
     async def required_slots(
         self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -63,27 +63,27 @@ class ValidateCardStatusForm(FormValidationAction):
         decision = await asyncio.to_thread(_decide, tracker.sender_id)
         return domain_slots if decision is not None and decision.allowed else []
 
-    def validate_id_number(
+    def validate_id_digest(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         check = validate_id_number(extract_id_number(clean_text(str(slot_value or ""))))
         if not check.ok or check.normalized is None:
             problem = check.problem or "characters"
             dispatcher.utter_message(text=KB.phrase(f"id_problem_{problem}", reply_language(tracker)))
-            return {"id_number": None}
+            return {ID_DIGEST_SLOT: None}
         return {
-            "id_number": registry().hash_id_number(check.normalized),
-            "id_masked": mask_id_number(check.normalized),
+            ID_DIGEST_SLOT: registry().hash_id_number(check.normalized),
+            ID_MASKED_SLOT: mask_id_number(check.normalized),
         }
 
-    def validate_holder_name(
+    def validate_name_digest(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         name = extract_name(clean_text(str(slot_value or "")))
         if not name or len(name) > MAX_NAME_CHARS or any(ch.isdigit() for ch in name):
             dispatcher.utter_message(text=KB.phrase("name_problem", reply_language(tracker)))
-            return {"holder_name": None}
-        return {"holder_name": registry().hash_name(name), "name_masked": mask_name(name)}
+            return {NAME_DIGEST_SLOT: None}
+        return {NAME_DIGEST_SLOT: registry().hash_name(name), NAME_MASKED_SLOT: mask_name(name)}
 
 
 class ActionCardStatusLookup(Action):
@@ -102,7 +102,7 @@ class ActionCardStatusLookup(Action):
             minutes = str(max(1, math.ceil(decision.retry_after.total_seconds() / 60)))
             dispatcher.utter_message(text=KB.phrase(f"lookup_{decision.reason}", language, minutes=minutes))
             return _clear_form()
-        id_digest, name_digest = tracker.get_slot("id_number"), tracker.get_slot("holder_name")
+        id_digest, name_digest = tracker.get_slot(ID_DIGEST_SLOT), tracker.get_slot(NAME_DIGEST_SLOT)
         if not id_digest or not name_digest:
             return _clear_form()
         result = await asyncio.to_thread(registry().lookup_digests, id_digest, name_digest)
@@ -119,8 +119,8 @@ class ActionCardStatusLookup(Action):
             card.status.value,
             language,
             city=card.issuing_city,
-            masked_id=tracker.get_slot("id_masked") or "",
-            masked_name=tracker.get_slot("name_masked") or "",
+            masked_id=tracker.get_slot(ID_MASKED_SLOT) or "",
+            masked_name=tracker.get_slot(NAME_MASKED_SLOT) or "",
             outlet=card.collection_outlet,
             deadline=card.activation_deadline.isoformat() if card.activation_deadline else None,
             applied_on=card.applied_on.isoformat() if card.applied_on else None,
@@ -139,22 +139,23 @@ class ActionStopStatusLookup(Action):
         return _clear_form()
 
 
-class _AskSlot(Action):
-    """Asks for a form slot in the person's language (text in knowledge/service.yml)."""
-
-    slot = ""
+class ActionAskIdDigest(Action):
+    """Asks for the ID number (the form keeps only its digest) in the person's language."""
 
     def name(self) -> Text:
-        return f"action_ask_{self.slot}"
+        return f"action_ask_{ID_DIGEST_SLOT}"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        dispatcher.utter_message(text=KB.phrase(f"ask_{self.slot}", reply_language(tracker)))
+        dispatcher.utter_message(text=KB.phrase("ask_id_number", reply_language(tracker)))
         return []
 
 
-class ActionAskIdNumber(_AskSlot):
-    slot = "id_number"
+class ActionAskNameDigest(Action):
+    """Asks for the holder's name (the form keeps only its digest) in the person's language."""
 
+    def name(self) -> Text:
+        return f"action_ask_{NAME_DIGEST_SLOT}"
 
-class ActionAskHolderName(_AskSlot):
-    slot = "holder_name"
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        dispatcher.utter_message(text=KB.phrase("ask_holder_name", reply_language(tracker)))
+        return []

@@ -14,10 +14,9 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from actions.text_input import clean_text, has_words
 from components.base import StatelessComponent
-
-FALLBACK_INTENT = "nlu_fallback"
+from core.dialogue import FALLBACK_INTENT
+from core.text_input import clean_text, has_words
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)

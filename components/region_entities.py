@@ -1,7 +1,7 @@
 """The `region` entity: spaCy rule-based matching over a blank Chinese (jieba) pipeline.
 
 `scripts/build_spacy_model.py` builds the pipeline (blank `zh` + an `entity_ruler` whose patterns are
-generated from the administrative-division table in `actions.regions`) and `SpacyNLP` loads it. This
+generated from the administrative-division table in `core.regions`) and `SpacyNLP` loads it. This
 module registers the callback that pipeline names in its config, so it must be imported before the
 pipeline is loaded: Rasa imports every component class in `config.yml` before it creates any.
 """
@@ -17,8 +17,8 @@ from rasa.nlu.utils.spacy_utils import SpacyModel, SpacyNLP
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from actions.regions import alias_index
 from components.base import StatelessComponent
+from core.regions import alias_index
 
 ENTITY = "region"
 CALLBACK = "activation.region_words.v1"

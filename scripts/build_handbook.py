@@ -22,7 +22,7 @@ from jinja2 import DictLoader, Environment
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actions.knowledge import KnowledgeBase, load_knowledge  # noqa: E402
+from core.knowledge import KnowledgeBase, load_knowledge  # noqa: E402
 
 DEFAULT_OUT = ROOT / "build" / "handbook.html"
 # Same rules as the web pages (web/static/text.js): stop at whitespace and Chinese punctuation.

@@ -1,7 +1,7 @@
 """Build the spaCy pipeline that Rasa's SpacyNLP loads: blank Chinese with jieba + region patterns.
 
 No pretrained weights are needed (none can be downloaded here); the region patterns are generated from
-the administrative-division table in `actions.regions`.  Usage: python scripts/build_spacy_model.py OUT
+the administrative-division table in `core.regions`.  Usage: python scripts/build_spacy_model.py OUT
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ sys.path.insert(0, str(ROOT))
 
 import spacy  # noqa: E402
 
-from actions.regions import alias_index  # noqa: E402
 from components.region_entities import CALLBACK, ENTITY  # noqa: E402
+from core.regions import alias_index  # noqa: E402
 
 
 def build(out: Path) -> int:

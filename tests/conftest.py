@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from actions.knowledge import KnowledgeBase, load_knowledge
+from core.knowledge import KnowledgeBase, load_knowledge
 from tests.support import Stack, start_stack, stop_stack
 
 

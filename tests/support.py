@@ -133,7 +133,7 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack
         env.setdefault(var, "")
     if "CARD_REGISTRY_URL" not in (extra_env or {}):
         subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "import_cards.py"), str(ROOT / "data/registry/sample_cards.csv")],
+            [sys.executable, "-m", "core.import_cards", str(ROOT / "data/registry/sample_cards.csv")],
             env=env,
             check=True,
             capture_output=True,

@@ -21,10 +21,10 @@ from actions.actions import (
     ActionSwitchLanguage,
     ValidateSlotMappings,
 )
-from actions.card_registry import CardRegistry, hash_id_number, hash_name
-from actions.compose import compose_answer, quote_articles
 from actions.status_lookup import ActionCardStatusLookup, ValidateCardStatusForm
-from scripts.import_cards import import_csv
+from core.card_registry import CardRegistry, hash_id_number, hash_name
+from core.compose import compose_answer, quote_articles
+from core.import_cards import import_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "actions-test-secret"
@@ -251,36 +251,36 @@ def _form_validate(method: str, value: str, language: str = "zh") -> tuple[dict,
     ],
 )
 def test_invalid_id_numbers_say_what_is_wrong(kb, registry, raw, problem):
-    result, messages = _form_validate("validate_id_number", raw)
-    assert result == {"id_number": None}
+    result, messages = _form_validate("validate_id_digest", raw)
+    assert result == {"id_digest": None}
     assert messages[0]["text"] == kb.phrase(f"id_problem_{problem}", "zh")
 
 
 def test_valid_id_becomes_a_digest_and_a_mask(registry):
-    result, messages = _form_validate("validate_id_number", "11010519491231002x")
+    result, messages = _form_validate("validate_id_digest", "11010519491231002x")
     assert messages == []
-    assert result["id_number"] == hash_id_number("11010519491231002X", SECRET)
+    assert result["id_digest"] == hash_id_number("11010519491231002X", SECRET)
     assert result["id_masked"] == "110105********002X"
     assert "11010519491231002" not in str(result)
 
 
 def test_name_becomes_a_digest_and_a_mask(registry):
-    result, _ = _form_validate("validate_holder_name", "张三")
-    assert result == {"holder_name": hash_name("张三", SECRET), "name_masked": "张*"}
+    result, _ = _form_validate("validate_name_digest", "张三")
+    assert result == {"name_digest": hash_name("张三", SECRET), "name_masked": "张*"}
 
 
 def _lookup_tracker(id_number: str, name: str, language: str = "zh", sender: str = "lookup-test") -> Tracker:
     slots = {
         "language": language,
-        "id_number": hash_id_number(id_number, SECRET),
-        "holder_name": hash_name(name, SECRET),
+        "id_digest": hash_id_number(id_number, SECRET),
+        "name_digest": hash_name(name, SECRET),
         "id_masked": id_number[:6] + "********" + id_number[-4:],
         "name_masked": name[0] + "*",
     }
     return make_tracker(slots=slots, sender=sender)
 
 
-CLEARED = [SlotSet(s, None) for s in ("id_number", "holder_name", "id_masked", "name_masked")]
+CLEARED = [SlotSet(s, None) for s in ("id_digest", "name_digest", "id_masked", "name_masked")]
 
 
 def test_lookup_reports_status_next_step_and_deadline(kb, registry):
@@ -336,7 +336,7 @@ def test_form_asks_nothing_while_locked(registry):
         registry.record_attempt("locked-form", False)
     slots = asyncio.run(
         ValidateCardStatusForm().required_slots(
-            ["id_number", "holder_name"], CollectingDispatcher(), make_tracker(sender="locked-form"), {}
+            ["id_digest", "name_digest"], CollectingDispatcher(), make_tracker(sender="locked-form"), {}
         )
     )
     assert slots == []
@@ -354,12 +354,12 @@ def test_registry_down_is_said_plainly(kb, monkeypatch):
     "typed", ["身份证号是11010519491231002X", "My ID number is 11010519491231002x.", "110105 19491231 002X"]
 )
 def test_id_number_typed_with_a_lead_in(registry, typed):
-    result, messages = _form_validate("validate_id_number", typed)
+    result, messages = _form_validate("validate_id_digest", typed)
     assert messages == []
-    assert result["id_number"] == hash_id_number("11010519491231002X", SECRET)
+    assert result["id_digest"] == hash_id_number("11010519491231002X", SECRET)
 
 
 @pytest.mark.parametrize("typed", ["我叫张三", "姓名：张三", "张三。", "my name is 张三"])
 def test_name_typed_with_a_lead_in(registry, typed):
-    result, _ = _form_validate("validate_holder_name", typed)
-    assert result["holder_name"] == hash_name("张三", SECRET)
+    result, _ = _form_validate("validate_name_digest", typed)
+    assert result["name_digest"] == hash_name("张三", SECRET)

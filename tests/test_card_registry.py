@@ -1,4 +1,4 @@
-"""Tests for actions.card_registry and scripts/import_cards.py, on SQLite and PostgreSQL.
+"""Tests for core.card_registry and core.import_cards, on SQLite and PostgreSQL.
 
 The PostgreSQL half uses ``CARD_REGISTRY_TEST_PG_URL`` (default
 postgresql://postgres@127.0.0.1:5432/test), each test in a fresh schema that
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hmac
-import importlib.util
 import os
 import socket
 import subprocess
@@ -20,15 +19,14 @@ from dataclasses import dataclass, fields
 from datetime import date
 from hashlib import sha256
 from pathlib import Path
-from types import ModuleType
 from typing import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
-from actions import card_registry
-from actions.card_registry import (
+from core import card_registry, import_cards
+from core.card_registry import (
     DEV_SECRET,
     CardRecord,
     CardRegistry,
@@ -44,7 +42,6 @@ from actions.card_registry import (
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CSV = PROJECT_ROOT / "data" / "registry" / "sample_cards.csv"
-IMPORT_SCRIPT = PROJECT_ROOT / "scripts" / "import_cards.py"
 PG_URL = os.environ.get("CARD_REGISTRY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_SECRET = "test-secret-for-card-registry"
 
@@ -56,19 +53,6 @@ LI_NAME = "李四"
 UNKNOWN_ID = "110105194912310029"
 
 CSV_HEADER = "id_number,name,status,issuing_city,applied_on,produced_on," "activation_deadline,collection_outlet\n"
-
-
-def _load_import_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("import_cards", IMPORT_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the class is built.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-import_cards = _load_import_script()
 
 
 def _postgres_required() -> bool:
@@ -439,11 +423,11 @@ def _run_cli(*args: str, env_secret: str = TEST_SECRET) -> subprocess.CompletedP
     env = {**os.environ, card_registry.SECRET_ENV: env_secret}
     env.pop(card_registry.URL_ENV, None)
     return subprocess.run(
-        [sys.executable, str(IMPORT_SCRIPT), *args],
+        [sys.executable, "-m", "core.import_cards", *args],
         capture_output=True,
         text=True,
         env=env,
-        cwd="/",  # proves the script finds the project package on its own
+        cwd=PROJECT_ROOT,
         timeout=120,
     )
 

@@ -1,11 +1,11 @@
-"""Tests for actions.compose: every expected text is looked up in the knowledge base (fixture `kb`)."""
+"""Tests for core.compose: every expected text is looked up in the knowledge base (fixture `kb`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from actions.card_registry import CardStatus
-from actions.compose import (
+from core.card_registry import CardStatus
+from core.compose import (
     STARTER_TOPICS,
     compose_answer,
     compose_status,
@@ -13,8 +13,9 @@ from actions.compose import (
     quote_articles,
     topic_buttons,
 )
-from actions.knowledge import LANGUAGES, KnowledgeBase
-from actions.regions import display_name, region_chain
+from core.knowledge import KnowledgeBase
+from core.language import LANGUAGES
+from core.regions import display_name, region_chain
 from tests.support import CONTRACT_TOPICS
 
 TOPICS = sorted(CONTRACT_TOPICS)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actions.compose import compose_answer
+from core.compose import compose_answer
 from tests.support import Stack, new_sender, start_stack, stop_stack, texts
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""Tests for actions.identity: validation, masking and redaction of identity numbers."""
+"""Tests for core.identity: validation, masking and redaction of identity numbers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from actions.identity import (
+from core.identity import (
     IdCheck,
     check_character,
     find_id_numbers,

@@ -1,4 +1,4 @@
-"""Tests for actions.knowledge: the real knowledge base, its honesty rules, and malformed copies."""
+"""Tests for core.knowledge: the real knowledge base, its honesty rules, and malformed copies."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actions.card_registry import CardStatus
-from actions.identity import validate_id_number
-from actions.knowledge import DEFAULT_DIR, LANGUAGES, KnowledgeBase, KnowledgeError, load_knowledge
+from core.card_registry import CardStatus
+from core.identity import validate_id_number
+from core.knowledge import DEFAULT_DIR, KnowledgeBase, KnowledgeError, load_knowledge
+from core.language import LANGUAGES
 from tests.support import CONTRACT_TOPICS
 
 KINDS = {"official", "web", "seed"}

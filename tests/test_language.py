@@ -1,14 +1,14 @@
-"""Tests for actions.language: the dominant script of a message and explicit language requests."""
+"""Tests for core.language: the dominant script of a message and explicit language requests."""
 
 from __future__ import annotations
 
 import pytest
 
-from actions.language import DEFAULT_LANGUAGE, SUPPORTED, detect_language, requested_language
+from core.language import DEFAULT_LANGUAGE, LANGUAGES, detect_language, requested_language
 
 
 def test_supported_languages() -> None:
-    assert SUPPORTED == ("zh", "en")
+    assert LANGUAGES == ("zh", "en")
     assert DEFAULT_LANGUAGE == "zh"
 
 

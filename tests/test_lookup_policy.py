@@ -1,4 +1,4 @@
-"""Tests for actions.lookup_policy: the lock-out after failed verifications and the hourly cap."""
+"""Tests for core.lookup_policy: the lock-out after failed verifications and the hourly cap."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from actions.lookup_policy import LOCKOUT, MAX_FAILURES, MAX_LOOKUPS_PER_HOUR, WINDOW, Decision, lookup_decision
+from core.lookup_policy import LOCKOUT, MAX_FAILURES, MAX_LOOKUPS_PER_HOUR, WINDOW, Decision, lookup_decision
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -1,4 +1,4 @@
-"""Tests for actions.redaction over Rasa event dicts (the JSON form the tracker store writes)."""
+"""Tests for core.redaction over Rasa event dicts (the JSON form the tracker store writes)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from actions.card_registry import hash_id_number, hash_name
-from actions.identity import mask_id_number, mask_name
-from actions.redaction import LOOKUP_FORM, PRIVATE_SLOTS, REDACTED, RedactionState, redact_event
+from core.card_registry import hash_id_number, hash_name
+from core.identity import mask_id_number, mask_name
+from core.redaction import LOOKUP_FORM, PRIVATE_SLOTS, REDACTED, RedactionState, redact_event
 
 ID_NUMBER = "11010519491231002X"
 NAME = "张三"
@@ -62,32 +62,32 @@ def lookup_conversation() -> list[dict]:
         user("查询我的社保卡状态", intent="check_card_status"),
         action("card_status_form"),
         loop("card_status_form"),
-        slot("requested_slot", "id_number"),
-        action("action_ask_id_number"),
+        slot("requested_slot", "id_digest"),
+        action("action_ask_id_digest"),
         bot("查询需要核验身份。请输入您的18位居民身份证号码"),
         action("action_listen"),
         user(ID_NUMBER, entities=[{"entity": "language", "value": "zh", "start": 0, "end": 18}]),
         action("action_extract_slots"),
-        slot("id_number", ID_NUMBER),  # raw value from the slot mapping, before validation
+        slot("id_digest", ID_NUMBER),  # raw value from the slot mapping, before validation
         action("card_status_form"),
-        slot("id_number", ID_DIGEST),  # validation replaces it with the digest
+        slot("id_digest", ID_DIGEST),  # validation replaces it with the digest
         slot("id_masked", mask_id_number(ID_NUMBER)),
-        slot("requested_slot", "holder_name"),
-        action("action_ask_holder_name"),
+        slot("requested_slot", "name_digest"),
+        action("action_ask_name_digest"),
         bot("请输入持卡人姓名（与身份证一致）。"),
         action("action_listen"),
         user(NAME, entities=[{"entity": "language", "value": "zh", "start": 0, "end": 2}]),
         action("action_extract_slots"),
-        slot("holder_name", NAME),
+        slot("name_digest", NAME),
         action("card_status_form"),
-        slot("holder_name", NAME_DIGEST),
+        slot("name_digest", NAME_DIGEST),
         slot("name_masked", mask_name(NAME)),
         slot("requested_slot", None),
         loop(None),
         action("action_card_status_lookup"),
         bot(f"查询对象：身份证号 {mask_id_number(ID_NUMBER)}，姓名 {mask_name(NAME)}，发卡地 北京市。"),
-        slot("id_number", None),
-        slot("holder_name", None),
+        slot("id_digest", None),
+        slot("name_digest", None),
         slot("id_masked", None),
         slot("name_masked", None),
         action("action_listen"),
@@ -102,7 +102,7 @@ def redact_all(events: list[dict], state: RedactionState | None = None) -> list[
 
 def test_constants() -> None:
     assert LOOKUP_FORM == "card_status_form"
-    assert PRIVATE_SLOTS == ("id_number", "holder_name")
+    assert PRIVATE_SLOTS == ("id_digest", "name_digest")
     assert HEX64.fullmatch(ID_DIGEST) and HEX64.fullmatch(NAME_DIGEST)
 
 
@@ -136,13 +136,13 @@ def test_raw_slot_values_replaced_digests_and_masks_kept() -> None:
     events = lookup_conversation()
     redacted = redact_all(events)
     slots = [(e["name"], e["value"]) for e in redacted if e["event"] == "slot"]
-    assert ("id_number", REDACTED) in slots
-    assert ("holder_name", REDACTED) in slots
-    assert ("id_number", ID_DIGEST) in slots
-    assert ("holder_name", NAME_DIGEST) in slots
+    assert ("id_digest", REDACTED) in slots
+    assert ("name_digest", REDACTED) in slots
+    assert ("id_digest", ID_DIGEST) in slots
+    assert ("name_digest", NAME_DIGEST) in slots
     assert ("id_masked", "110105********002X") in slots
     assert ("name_masked", "张*") in slots
-    assert ("id_number", None) in slots and ("holder_name", None) in slots
+    assert ("id_digest", None) in slots and ("name_digest", None) in slots
     digests = HEX64.findall(json.dumps(redacted))
     assert set(digests) == {ID_DIGEST, NAME_DIGEST}
 
@@ -216,10 +216,10 @@ def test_name_outside_the_form_is_not_touched() -> None:
 def test_state_follows_the_form_and_resets_after_it() -> None:
     state = RedactionState()
     redact_event(loop("card_status_form"), state)
-    redact_event(slot("requested_slot", "id_number"), state)
-    assert state == RedactionState("card_status_form", "id_number")
+    redact_event(slot("requested_slot", "id_digest"), state)
+    assert state == RedactionState("card_status_form", "id_digest")
     assert state.asking_private()
-    redact_event(slot("requested_slot", "holder_name"), state)
+    redact_event(slot("requested_slot", "name_digest"), state)
     assert state.asking_private()
     redact_event(loop(None), state)
     assert state == RedactionState(None, None)
@@ -228,9 +228,9 @@ def test_state_follows_the_form_and_resets_after_it() -> None:
 
 
 def test_form_cancelled_without_clearing_requested_slot() -> None:
-    # action_deactivate_loop: the loop ends while requested_slot still says holder_name
+    # action_deactivate_loop: the loop ends while requested_slot still says name_digest
     state = RedactionState()
-    for event in (loop("card_status_form"), slot("requested_slot", "holder_name"), loop(None)):
+    for event in (loop("card_status_form"), slot("requested_slot", "name_digest"), loop(None)):
         redact_event(event, state)
     assert state.requested_slot is None
     assert redact_event(user("社保卡怎么激活"), state)["text"] == "社保卡怎么激活"
@@ -238,14 +238,14 @@ def test_form_cancelled_without_clearing_requested_slot() -> None:
 
 @pytest.mark.parametrize("reset", [{"event": "restart", "timestamp": 0.0}, {"event": "session_started"}])
 def test_restart_and_new_session_reset_state(reset: dict) -> None:
-    state = RedactionState("card_status_form", "holder_name")
+    state = RedactionState("card_status_form", "name_digest")
     redact_event(reset, state)
     assert state == RedactionState()
     assert redact_event(user("你好"), state)["text"] == "你好"
 
 
 def test_other_form_or_other_requested_slot_is_not_private() -> None:
-    state = RedactionState("some_other_form", "id_number")
+    state = RedactionState("some_other_form", "id_digest")
     assert not state.asking_private()
     assert redact_event(user(NAME), state)["text"] == NAME
     state = RedactionState("card_status_form", "region")
@@ -254,15 +254,15 @@ def test_other_form_or_other_requested_slot_is_not_private() -> None:
 
 
 def test_user_event_without_parse_data_in_form() -> None:
-    state = RedactionState("card_status_form", "holder_name")
+    state = RedactionState("card_status_form", "name_digest")
     stored = redact_event({"event": "user", "text": NAME}, state)
     assert stored == {"event": "user", "text": REDACTED}
 
 
 def test_private_slot_values_other_than_digests_are_redacted() -> None:
     state = RedactionState()
-    assert redact_event(slot("holder_name", "Li Si"), state)["value"] == REDACTED
-    assert redact_event(slot("id_number", "12345"), state)["value"] == REDACTED
-    assert redact_event(slot("id_number", ID_DIGEST.upper()), state)["value"] == REDACTED  # not our digest form
-    assert redact_event(slot("holder_name", None), state)["value"] is None
-    assert redact_event(slot("holder_name", NAME_DIGEST), state)["value"] == NAME_DIGEST
+    assert redact_event(slot("name_digest", "Li Si"), state)["value"] == REDACTED
+    assert redact_event(slot("id_digest", "12345"), state)["value"] == REDACTED
+    assert redact_event(slot("id_digest", ID_DIGEST.upper()), state)["value"] == REDACTED  # not our digest form
+    assert redact_event(slot("name_digest", None), state)["value"] is None
+    assert redact_event(slot("name_digest", NAME_DIGEST), state)["value"] == NAME_DIGEST

@@ -1,4 +1,4 @@
-"""Tests for actions.regions (the division gazetteer) and the spaCy pipeline that uses it.
+"""Tests for core.regions (the division gazetteer) and the spaCy pipeline that uses it.
 
 The expected set of divisions is computed here from cpca's adcodes table with its own rule, not with
 the module's code, so a change in how the module reads the table shows up as a difference.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from actions.regions import (
+from core.regions import (
     Region,
     alias_index,
     all_regions,

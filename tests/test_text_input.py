@@ -1,10 +1,10 @@
-"""Tests for actions.text_input: cleaning what people type, and whether it has words at all."""
+"""Tests for core.text_input: cleaning what people type, and whether it has words at all."""
 
 from __future__ import annotations
 
 import pytest
 
-from actions.text_input import MAX_CHARS, clean_text, has_words
+from core.text_input import MAX_CHARS, clean_text, has_words
 
 
 @pytest.mark.parametrize("text", [None, ""])

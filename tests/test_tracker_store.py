@@ -26,16 +26,16 @@ def lookup_events() -> list:
         UserUttered("帮我查一下我的社保卡状态", {"name": "check_card_status", "confidence": 0.9}),
         ActionExecuted("card_status_form"),
         ActiveLoop("card_status_form"),
-        SlotSet("requested_slot", "id_number"),
+        SlotSet("requested_slot", "id_digest"),
         ActionExecuted("action_listen"),
         UserUttered(ID_NUMBER, {"name": "inform", "confidence": 0.9}, parse_data={"text": ID_NUMBER}),
-        SlotSet("id_number", ID_NUMBER),  # what from_text extraction sets, before validation
-        SlotSet("id_number", DIGEST),
-        SlotSet("requested_slot", "holder_name"),
+        SlotSet("id_digest", ID_NUMBER),  # what from_text extraction sets, before validation
+        SlotSet("id_digest", DIGEST),
+        SlotSet("requested_slot", "name_digest"),
         ActionExecuted("action_listen"),
         UserUttered(NAME, {"name": "inform", "confidence": 0.5}),
-        SlotSet("holder_name", NAME),
-        SlotSet("holder_name", DIGEST),
+        SlotSet("name_digest", NAME),
+        SlotSet("name_digest", DIGEST),
         ActiveLoop(None),
         SlotSet("requested_slot", None),
         ActionExecuted("action_listen"),
@@ -78,6 +78,6 @@ def test_saved_events_hold_no_raw_id_or_name(backend, tmp_path, monkeypatch):
     assert "110105********002X" in decoded  # the ID typed outside the form is masked, not dropped
 
     reloaded = asyncio.run(store.retrieve(sender))
-    assert reloaded.get_slot("id_number") == DIGEST and reloaded.get_slot("holder_name") == DIGEST
+    assert reloaded.get_slot("id_digest") == DIGEST and reloaded.get_slot("name_digest") == DIGEST
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text("DELETE FROM events WHERE sender_id = :s"), {"s": sender})

@@ -20,9 +20,9 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 import web.server as server
-from actions.compose import compose_answer, region_note
-from actions.knowledge import KnowledgeBase, load_knowledge
-from actions.regions import all_regions
+from core.compose import compose_answer, region_note
+from core.knowledge import KnowledgeBase, load_knowledge
+from core.regions import all_regions
 from scripts.build_handbook import build_handbook
 from scripts.build_handbook import main as handbook_main
 
@@ -144,8 +144,8 @@ async def test_bad_requests_are_400(client: TestClient, agent: FakeAgent, body: 
 
 async def test_long_text_is_capped(client: TestClient, agent: FakeAgent) -> None:
     data = await query(client, text="激" * 5000)
-    assert len(agent.texts[0]) == server.MAX_TEXT_CHARS
-    assert data["truncated"] is True and len(data["text"]) == server.MAX_TEXT_CHARS
+    assert len(agent.texts[0]) == server.MAX_CHARS
+    assert data["truncated"] is True and len(data["text"]) == server.MAX_CHARS
 
 
 async def test_a_leading_slash_does_not_bypass_the_model(client: TestClient, agent: FakeAgent) -> None:

@@ -1,7 +1,7 @@
 """A persistent SQL tracker store that never writes ID numbers or lookup names.
 
 Rasa Open Source stores events as they are; this store writes a redacted copy of each event instead
-(see `actions.redaction`). Configure it in endpoints.yml:
+(see `core.redaction`). Configure it in endpoints.yml:
 
     tracker_store:
       type: tracker_store.redacting.RedactingSQLTrackerStore
@@ -26,7 +26,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.engine import make_url
 
-from actions.redaction import RedactionState, redact_event
+from core.redaction import RedactionState, redact_event
 
 logger = logging.getLogger(__name__)
 URL_ENV = "TRACKER_STORE_URL"

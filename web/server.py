@@ -14,7 +14,7 @@ Routes:
     /api/staff/query    POST {text, region?} → the three most likely topics, answered from knowledge/
 
 The staff desk ranks topics with the trained Rasa model (the same NLU the assistant uses), loaded once in
-the background at start-up; answers are composed by `actions.compose` from the knowledge base.
+the background at start-up; answers are composed by `core.compose` from the knowledge base.
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from actions.compose import compose_answer, region_note
-from actions.knowledge import KnowledgeBase, load_knowledge
-from actions.regions import all_regions, find_region
+from core.compose import compose_answer, region_note
+from core.knowledge import KnowledgeBase, load_knowledge
+from core.language import LANGUAGES
+from core.regions import all_regions, find_region
+from core.text_input import MAX_CHARS
 
 logger = logging.getLogger("web.server")  # not "__main__" under python -m
 
@@ -42,8 +44,6 @@ STATIC_DIR = WEB_DIR / "static"
 VENDOR_DIR = WEB_DIR / "node_modules" / "socket.io-client" / "dist"
 VENDOR_FILES = frozenset({"socket.io.min.js", "socket.io.min.js.map"})
 
-LANGUAGES = ("zh", "en")
-MAX_TEXT_CHARS = 1000
 TOP_TOPICS = 3
 MAX_BODY_BYTES = 64 * 1024
 SOCKETIO_PATH = "/socket.io"  # credentials.yml keeps Rasa's default socketio_path
@@ -251,8 +251,8 @@ async def staff_query(request: web.Request) -> web.Response:
         message = "the model failed to load" if state.error else "the model is still loading, try again shortly"
         return web.json_response({"error": message, "model": state.status}, status=503, headers={"Retry-After": "5"})
 
-    truncated = len(text) > MAX_TEXT_CHARS
-    text = text[:MAX_TEXT_CHARS]
+    truncated = len(text) > MAX_CHARS
+    text = text[:MAX_CHARS]
     # A leading "/" would make Rasa read the text as an intent payload instead of running the model.
     parsed = await state.agent.parse_message(text.strip().lstrip("/"))
     kb = request.app[KB_KEY]
@@ -260,6 +260,7 @@ async def staff_query(request: web.Request) -> web.Response:
         {
             "text": text,
             "truncated": truncated,
+            "max_chars": MAX_CHARS,
             "region": {"name": region.name, "name_en": region.name_en} if region else None,
             "topics": [
                 topic_report(kb, topic, confidence, region.name if region else None)

@@ -11,7 +11,7 @@ import json
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from actions.knowledge import KnowledgeBase
+from core.knowledge import KnowledgeBase
 from tests.browser.conftest import screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

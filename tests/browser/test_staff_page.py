@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from actions.compose import compose_answer
-from actions.knowledge import KnowledgeBase
+from core.compose import compose_answer
+from core.knowledge import KnowledgeBase
 from tests.browser.conftest import screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

@@ -280,7 +280,8 @@ function render(data) {
   } else {
     results.replaceChildren(...data.topics.map((topic, i) => topicCard(topic, i, data.region)));
   }
-  setStatus(data.truncated ? "问题超过1000字，只查询了前1000字。Only the first 1000 characters were used." : "");
+  const limit = data.max_chars;
+  setStatus(data.truncated ? `问题超过${limit}字，只查询了前${limit}字。Only the first ${limit} characters were used.` : "");
 }
 
 // ---- querying ---------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.knowledge import KnowledgeBase
-from actions.regions import display_name, region_chain
+from core.knowledge import KnowledgeBase
+from core.regions import display_name, region_chain
 
 # Topics offered when there is nothing better to offer (no words, legal basis without a topic).
 STARTER_TOPICS = ("ask_how_to_activate", "ask_required_documents", "ask_activation_deadline")

@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from actions.identity import validate_id_number
+from core.identity import validate_id_number
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/import_cards.py FILE.csv [--url URL]
+    python -m core.import_cards FILE.csv [--url URL]
 
 The header must be::
 
@@ -27,21 +27,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-# Running as ``python scripts/import_cards.py`` puts scripts/ on sys.path,
-# not the project root that holds the ``actions`` package.
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(_PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(_PROJECT_ROOT))
+from sqlalchemy.exc import SQLAlchemyError
 
-from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
-
-from actions.card_registry import (  # noqa: E402
-    CardRegistry,
-    CardStatus,
-    CardUpsert,
-    RegistryConfigError,
-)
-from actions.identity import mask_id_number, validate_id_number  # noqa: E402
+from core.card_registry import CardRegistry, CardStatus, CardUpsert, RegistryConfigError
+from core.identity import mask_id_number, validate_id_number
 
 EXPECTED_COLUMNS = (
     "id_number",

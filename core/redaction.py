@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from actions.identity import redact_id_numbers
+from core.dialogue import LOOKUP_FORM, PRIVATE_SLOTS
+from core.identity import redact_id_numbers
 
-LOOKUP_FORM = "card_status_form"
-PRIVATE_SLOTS = ("id_number", "holder_name")
 REDACTED = "[redacted]"
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-SUPPORTED = ("zh", "en")
+LANGUAGES = ("zh", "en")  # every answer and phrase exists in each
 DEFAULT_LANGUAGE = "zh"
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")

@@ -18,11 +18,10 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator
 
-from actions.regions import find_region
+from core.regions import find_region
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 SCHEMA_FILE = Path(__file__).resolve().parent / "knowledge_schema.json"
-LANGUAGES = ("zh", "en")
 
 
 class KnowledgeError(ValueError):

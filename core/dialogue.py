@@ -1,0 +1,17 @@
+"""Names the domain (domain.yml) and the core share: the lookup form, its slots, the fallback intent.
+
+One definition each; actions, the NLU components and the redaction all import them from here.
+"""
+
+from __future__ import annotations
+
+LOOKUP_FORM = "card_status_form"
+# The form's slots hold keyed digests and masked forms, never the raw ID number or name.
+ID_DIGEST_SLOT = "id_digest"
+NAME_DIGEST_SLOT = "name_digest"
+ID_MASKED_SLOT = "id_masked"
+NAME_MASKED_SLOT = "name_masked"
+PRIVATE_SLOTS = (ID_DIGEST_SLOT, NAME_DIGEST_SLOT)  # what the person types while these are asked for
+LOOKUP_SLOTS = (ID_DIGEST_SLOT, NAME_DIGEST_SLOT, ID_MASKED_SLOT, NAME_MASKED_SLOT)
+
+FALLBACK_INTENT = "nlu_fallback"  # Rasa's FallbackClassifier's intent
