@@ -32,7 +32,7 @@ _LIST_ITEM = re.compile(r"^\s*[-•]\s+")
 
 
 def safe_url(value: str | None) -> str | None:
-    """The value if it is an http(s) URL (safe as a link), else None: seed files are shown as text."""
+    """The value if it is an http(s) URL (safe as a link), else None."""
     return value if value and re.match(r"^https?://[^\s<>\"]+$", value) else None
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 
 MODEL = ROOT / "models" / "activation.tar.gz"
-# The 20 activation-topic intents of the shared intent contract (shared/contract/intents.md).
+# The 20 activation-topic intents of the fixed intent contract (their names never change).
 CONTRACT_TOPICS = (
     "ask_how_to_activate",
     "ask_required_documents",

@@ -16,7 +16,7 @@ from core.knowledge import DEFAULT_DIR, KnowledgeBase, KnowledgeError, load_know
 from core.language import LANGUAGES
 from tests.support import CONTRACT_TOPICS
 
-KINDS = {"official", "web", "seed"}
+KINDS = {"official", "web"}
 
 # The values the composer and the actions pass to each phrase ({hotline} is always available).
 PHRASE_VALUES: dict[str, set[str]] = {
@@ -429,3 +429,20 @@ def test_bad_source_kind(kb_copy: Path) -> None:
 
 def test_knowledge_error_is_a_value_error() -> None:
     assert issubclass(KnowledgeError, ValueError)
+
+
+@pytest.mark.parametrize("url", ["shared/seeds/000_135126211ff60622.txt", "../notes.md", "http://a b"])
+def test_a_source_must_be_a_public_web_address(kb_copy: Path, url: str) -> None:
+    # Citizens see these: a path inside some checkout is no source they can open.
+    path = kb_copy / "topics" / "ask_activation_fee.yml"
+    _edit_yaml(path, lambda data: data["sources"][0].update(url=url))
+    with pytest.raises(KnowledgeError) as error:
+        load_knowledge(kb_copy)
+    assert "key 'sources/0/url'" in str(error.value)
+
+
+def test_a_region_note_source_must_be_a_public_web_address(kb_copy: Path) -> None:
+    path = kb_copy / "regions.yml"
+    _edit_yaml(path, lambda data: data["regions"][0]["notes"][0].update(source="shared/seeds/x.txt"))
+    with pytest.raises(KnowledgeError, match="key 'regions/0/notes/0/source'"):
+        load_knowledge(kb_copy)
