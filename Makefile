@@ -17,13 +17,16 @@ export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 
-TRAINING_INPUTS := config.yml domain.yml $(shell find data knowledge -type f -name '*.yml' 2>/dev/null) $(SPACY)
+# Everything the trained model depends on: the training data and configuration, the spaCy pipeline,
+# the custom components and the core modules they run (text cleaning, region table, shared names).
+MODEL_CODE := $(wildcard components/*.py) core/text_input.py core/regions.py core/dialogue.py
+TRAINING_INPUTS := config.yml domain.yml $(shell find data knowledge -type f -name '*.yml' 2>/dev/null) $(SPACY) $(MODEL_CODE)
 
-.PHONY: help setup run test train shell evaluate crossval lint validate test-stories pytest bench-train handbook clean
+.PHONY: help setup run test train shell evaluate crossval lint typecheck validate test-stories pytest bench-train handbook clean
 help:
 	@echo "make run       set up (venv, spaCy pipeline, registry, model) and start the assistant"
 	@echo "make test      set up and run every test (data validation, pytest, test stories)"
-	@echo "make train | shell | evaluate | crossval | lint | bench-train | handbook | clean"
+	@echo "make train | shell | evaluate | crossval | lint | typecheck | bench-train | handbook | clean"
 
 $(STAMP): requirements.txt
 	@PY310="$$(scripts/find-python310)" && { [ -x $(PY) ] || "$$PY310" -m venv $(VENV); }
@@ -79,9 +82,15 @@ evaluate: setup $(MODEL)
 crossval: setup
 	$(RASA) test nlu --nlu data/nlu --cross-validation --folds 3 --config config.yml --out results/crossval
 
+CODE_DIRS := core actions components channels tracker_store web scripts tests
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check actions components channels scripts tests web tracker_store
-	$(VENV)/bin/ruff format --check actions components channels scripts tests web tracker_store
+	$(VENV)/bin/ruff check $(CODE_DIRS)
+	$(VENV)/bin/ruff format --check $(CODE_DIRS)
+
+# mypy's settings (which packages, how strict) are in pyproject.toml.
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 bench-train: setup
 	$(PY) scripts/bench_train.py

@@ -14,7 +14,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.base import StatelessComponent
+from components.base import CodeFingerprint, StatelessComponent
 from core.dialogue import FALLBACK_INTENT
 from core.text_input import clean_text, has_words
 
@@ -36,7 +36,7 @@ class InputCleaner(StatelessComponent):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class NoWordsClassifier(GraphComponent):
+class NoWordsClassifier(CodeFingerprint, GraphComponent):
     """Last in the pipeline: a message with nothing to understand is a fallback with full confidence,
     so the assistant asks for a question instead of guessing one. "Nothing to understand" is: no
     letters, Han characters or digits (empty, emoji, punctuation), or not one token the training

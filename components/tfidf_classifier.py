@@ -22,12 +22,14 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from components.base import CodeFingerprint
+
 # Types in the persisted Pipeline beyond skops' default trust: TF-IDF keeps its idf as a sparse matrix.
 TRUSTED_TYPES = {"scipy.sparse._csr.csr_matrix"}
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class TfidfLogisticRegressionClassifier(LogisticRegressionClassifier):
+class TfidfLogisticRegressionClassifier(CodeFingerprint, LogisticRegressionClassifier):
     """Intent classifier: sublinear TF-IDF, then class-balanced logistic regression."""
 
     @staticmethod

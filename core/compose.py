@@ -83,7 +83,7 @@ def compose_answer(kb: KnowledgeBase, topic: str, language: str, region: str | N
     if notes:
         parts.append("\n".join(notes))
     # Conflicting figures are shown as regional examples unless the person's own region has a note.
-    has_own_note = bool(region) and any(kb.notes_for(place, topic) for place in region_chain(region))
+    has_own_note = region is not None and any(kb.notes_for(place, topic) for place in region_chain(region))
     variations = [] if has_own_note else variation_lines(kb, topic, language)
     if variations:
         parts.append("\n".join(variations))

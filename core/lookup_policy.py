@@ -13,8 +13,13 @@ WINDOW = timedelta(hours=1)
 
 
 class AttemptLike(Protocol):
-    at: datetime
-    verified: bool
+    """One recorded lookup attempt (read-only: the registry's records are frozen)."""
+
+    @property
+    def at(self) -> datetime: ...
+
+    @property
+    def verified(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,7 @@ class Decision:
 
     allowed: bool
     reason: str | None = None
-    retry_after: timedelta | None = None
+    retry_after: timedelta = timedelta(0)  # how long until a refused lookup may be tried again
 
 
 def lookup_decision(attempts: Iterable[AttemptLike], now: datetime) -> Decision:

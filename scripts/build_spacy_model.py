@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import spacy  # noqa: E402
+from spacy.pipeline import EntityRuler  # noqa: E402
 
 from components.region_entities import CALLBACK, ENTITY  # noqa: E402
 from core.regions import alias_index  # noqa: E402
@@ -29,8 +31,10 @@ def build(out: Path) -> int:
             }
         },
     )
-    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
-    patterns = [{"label": ENTITY, "pattern": alias, "id": name} for alias, name in alias_index().items()]
+    ruler = cast(EntityRuler, nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"}))
+    patterns: list[dict[str, Any]] = [
+        {"label": ENTITY, "pattern": alias, "id": name} for alias, name in alias_index().items()
+    ]
     ruler.add_patterns(patterns)
     out.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(out)

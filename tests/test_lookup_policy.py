@@ -39,7 +39,7 @@ def test_constants() -> None:
 
 
 def test_allowed_with_no_attempts() -> None:
-    assert lookup_decision([], NOW) == Decision(True, None, None)
+    assert lookup_decision([], NOW) == Decision(True, None, timedelta(0))
 
 
 def test_allowed_from_a_generator() -> None:

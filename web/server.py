@@ -316,9 +316,10 @@ def create_app(
     app[CSP_KEY] = content_security_policy(rasa_url)
     app[MODEL_KEY] = ModelState(path=Path(model_path) if model_path and agent is None else None, agent=agent)
     app[REGIONS_KEY] = region_list(app[KB_KEY])
-    app.on_response_prepare.append(_security_headers)
-    app.on_startup.append(_start_loading)
-    app.on_cleanup.append(_stop_loading)
+    # aiohttp 3.9 with aiosignal 1.4 types these callbacks wrongly (a signal of handlers of handlers).
+    app.on_response_prepare.append(_security_headers)  # type: ignore[arg-type]
+    app.on_startup.append(_start_loading)  # type: ignore[arg-type]
+    app.on_cleanup.append(_stop_loading)  # type: ignore[arg-type]
     app.router.add_get("/", chat_page)
     app.router.add_get("/staff", staff_page)
     app.router.add_get("/config.json", config)
