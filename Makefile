@@ -22,11 +22,11 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 MODEL_CODE := $(wildcard components/*.py) core/text_input.py core/regions.py core/dialogue.py
 TRAINING_INPUTS := config.yml domain.yml $(shell find data knowledge -type f -name '*.yml' 2>/dev/null) $(SPACY) $(MODEL_CODE)
 
-.PHONY: help setup run test train shell evaluate crossval lint typecheck validate test-stories pytest bench-train handbook clean
+.PHONY: help setup run test train shell evaluate crossval compare-policies lint typecheck validate test-stories pytest bench-train handbook clean
 help:
 	@echo "make run       set up (venv, spaCy pipeline, registry, model) and start the assistant"
 	@echo "make test      set up and run every test (data validation, pytest, test stories)"
-	@echo "make train | shell | evaluate | crossval | lint | typecheck | bench-train | handbook | clean"
+	@echo "make train | shell | evaluate | crossval | compare-policies | lint | typecheck | bench-train | handbook | clean"
 
 $(STAMP): requirements.txt
 	@PY310="$$(scripts/find-python310)" && { [ -x $(PY) ] || "$$PY310" -m venv $(VENV); }
@@ -91,6 +91,9 @@ lint: $(STAMP)
 # mypy's settings (which packages, how strict) are in pyproject.toml.
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+compare-policies: setup
+	$(PY) scripts/compare_policies.py
 
 bench-train: setup
 	$(PY) scripts/bench_train.py
