@@ -33,7 +33,8 @@ PHRASE_VALUES: dict[str, set[str]] = {
     "region_noted": {"region"},
     "region_changed_followup": {"region"},
 }
-# Phrases the actions ask for by name (compose.py, actions.py, status_lookup.py).
+# Phrases the actions ask for by name (compose.py, actions.py, status_lookup.py), and the WeChat
+# channel (channels/wechat/channel.py).
 USED_PHRASES = (
     set(PHRASE_VALUES)
     | {
@@ -55,6 +56,9 @@ USED_PHRASES = (
         "name_problem",
         "ask_id_number",
         "ask_holder_name",
+        "wechat_welcome",
+        "wechat_unsupported",
+        "wechat_error",
     }
     | {f"id_problem_{p}" for p in ("length", "characters", "region_code", "birth_date", "check_digit")}
 )

@@ -1,9 +1,10 @@
-"""The WeChat input channel served by a real Sanic app (as Rasa registers it).
+"""The WeChat channel (channels.wechat.channel) served by a real Sanic app (as Rasa registers it).
 
 The app runs on 127.0.0.1 (random port) and is called over HTTP with aiohttp; the bot
-is a stub agent that answers through the output channel it is given; WeChat's API is a
-local aiohttp stand-in. Signatures and ciphertexts are computed here with hashlib and
-the published algorithm, not with the channel's own helpers where that matters.
+is a stub agent that answers through the output channel it is given (a WeChatOutput);
+WeChat's API is a local aiohttp stand-in. Signatures and ciphertexts are computed here
+with hashlib and the published algorithm, not with the channel's own helpers where that
+matters. The texts users see are the phrases of knowledge/service.yml.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import socket
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import aiohttp
@@ -24,13 +24,21 @@ from aiohttp import web
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
-from channels.wechat import WeChatInput
-from channels.wechat_protocol import (
-    SUCCESS,
-    UNSUPPORTED_TEXT,
-    WELCOME_TEXT,
-    WeChatCrypto,
-)
+from channels.wechat import WeChatInput, WeChatOutput
+from channels.wechat.api import WeChatApiClient
+from channels.wechat.channel import DEDUP_KEY_PREFIX, SUCCESS, _RedactWeChatQuery
+from channels.wechat.crypto import WeChatCrypto
+from channels.wechat.messages import parse_message
+from channels.wechat.storage import MemoryStore
+from core.knowledge import KnowledgeBase, knowledge
+from tests.channels.wechat.conftest import REDIS_URL
+from tests.support import ROOT
+
+
+def knowledge_text(key: str) -> str:
+    """A phrase as the channel sends it: the Chinese line, then the English line."""
+    return f"{knowledge().phrase(key, 'zh')}\n{knowledge().phrase(key, 'en')}"
+
 
 # Sanic 21.12 rewrites its HTTP protocol's methods when an app starts; outside test
 # mode a second app in the same process fails with KeyError: 'send'.
@@ -158,6 +166,7 @@ class WeChatApiStandIn:
         self.sent: List[Dict[str, Any]] = []
         self.sent_tokens: List[str] = []
         self.received = asyncio.Event()
+        self.send_delays: List[float] = []  # seconds each next send takes before it is recorded
         self.runner: Optional[web.AppRunner] = None
         self.base = ""
 
@@ -168,6 +177,8 @@ class WeChatApiStandIn:
         return web.json_response({"access_token": "ACCESS-TOKEN-1", "expires_in": 7200})
 
     async def send(self, request: web.Request) -> web.Response:
+        if self.send_delays:
+            await asyncio.sleep(self.send_delays.pop(0))
         self.sent_tokens.append(request.query.get("access_token", ""))
         self.sent.append(await request.json())
         self.received.set()
@@ -187,6 +198,16 @@ class WeChatApiStandIn:
     async def stop(self) -> None:
         if self.runner:
             await self.runner.cleanup()
+
+    async def wait_for_sent(self, count: int, timeout: float = 10) -> None:
+        """Waits until ``count`` customer-service messages have arrived."""
+        deadline = time.monotonic() + timeout
+        while len(self.sent) < count:
+            assert time.monotonic() < deadline, f"{len(self.sent)} of {count} messages arrived"
+            await asyncio.sleep(0.02)
+
+    def contents(self) -> List[str]:
+        return [message["text"]["content"] for message in self.sent]
 
 
 @pytest_asyncio.fixture
@@ -414,7 +435,7 @@ async def test_subscribe_gets_welcome(served: Served) -> None:
     status, reply, _ = await served.post(signed(), body)
     assert status == 200
     fields = fields_of(reply)
-    assert fields["Content"] == WELCOME_TEXT
+    assert fields["Content"] == knowledge_text("wechat_welcome")
     assert fields["ToUserName"] == OPENID
     # The retry of the same event is answered once.
     assert (await served.post(signed(), body))[1] == SUCCESS
@@ -442,7 +463,7 @@ async def test_non_text_gets_polite_reply(served: Served, msg_type: str) -> None
     )
     status, reply, _ = await served.post(signed(), body)
     assert status == 200
-    assert fields_of(reply)["Content"] == UNSUPPORTED_TEXT
+    assert fields_of(reply)["Content"] == knowledge_text("wechat_unsupported")
     assert served.agent.calls == []
 
 
@@ -548,7 +569,7 @@ def test_credentials_yml_loads_through_rasa(tmp_path: Any, monkeypatch: Any, tok
     monkeypatch.setenv("WECHAT_API_BASE", "")
     monkeypatch.setenv("REDIS_URL", "")
     # The project's own credentials.yml, as `make run` uses it.
-    channels = create_http_input_channels(None, str(Path(__file__).resolve().parent.parent / "credentials.yml"))
+    channels = create_http_input_channels(None, str(ROOT / "credentials.yml"))
     (channel,) = (c for c in channels if isinstance(c, WeChatInput))
     assert isinstance(channel, WeChatInput)
     assert channel.name() == "wechat"
@@ -557,7 +578,8 @@ def test_credentials_yml_loads_through_rasa(tmp_path: Any, monkeypatch: Any, tok
     if token:
         assert channel.crypto is not None and channel.crypto.app_id == APP_ID
         assert channel.api_client.api_base_url == "https://api.weixin.qq.com"
-        assert type(channel.dedup).__name__ == "MemoryDedup"
+        assert type(channel.store).__name__ == "MemoryStore"
+        assert channel.api_client.store is channel.store
 
 
 # ------------------------------------------------------------- Redis de-dup
@@ -574,22 +596,27 @@ async def test_duplicate_msgid_with_redis_dedup(api: WeChatApiStandIn) -> None:
     try:
         await probe.ping()
     except Exception as exc:
+        await probe.close()
         if os.environ.get("REQUIRE_REDIS"):
             pytest.fail(f"REQUIRE_REDIS is set but Redis at {url} is unreachable: {exc!r}")
         pytest.skip(f"Redis at {url} unreachable")
-    finally:
-        await probe.close()
     channel = make_channel(api.base, redis_url=url)
-    assert type(channel.dedup).__name__ == "RedisDedup"
+    assert type(channel.store).__name__ == "RedisStore"
+    assert channel.api_client.store is channel.store  # the access token is shared there too
     agent = StubAgent()
     wrapped, server = await serve(channel, agent)
     msg_id = str(uuid.uuid4().int % 10**18)
     try:
         first = await wrapped.post(signed(), text_xml("redis", msg_id=msg_id))
         second = await wrapped.post(signed(), text_xml("redis", msg_id=msg_id))
+        # The key scheme of before: "wechat:dedup:" + the hashed MsgId, for 60 s.
+        key = DEDUP_KEY_PREFIX + parse_message(text_xml("redis", msg_id=msg_id)).dedup_key
+        assert 0 < await probe.ttl(key) <= 60
+        await probe.delete(key)
     finally:
         await stop(server)
-        await channel.dedup.close()
+        await channel.store.close()
+        await probe.close()
     assert fields_of(first[1])["Content"] == "echo: redis"
     assert second[:2] == (200, SUCCESS)
     assert len(agent.calls) == 1
@@ -601,10 +628,213 @@ async def test_duplicate_msgid_with_redis_dedup(api: WeChatApiStandIn) -> None:
 def test_access_log_lines_lose_the_query_string() -> None:
     import logging
 
-    from channels.wechat import _RedactWeChatQuery
-
     record = logging.LogRecord("sanic.access", logging.INFO, "", 0, "", None, None)
     record.request = f"POST http://h{PATH}?signature=s&openid={OPENID}"
     assert _RedactWeChatQuery().filter(record) is True
     assert OPENID not in record.request
     assert record.request == f"POST http://h{PATH}?…"
+
+
+# -------------------------------------------------------- knowledge phrases
+
+
+def test_user_facing_texts_are_the_knowledge_phrases(kb: KnowledgeBase) -> None:
+    channel = make_channel()
+    for text, key in [
+        (channel.welcome_text, "wechat_welcome"),
+        (channel.unsupported_text, "wechat_unsupported"),
+        (channel.error_text, "wechat_error"),
+    ]:
+        assert text == f"{kb.phrase(key, 'zh')}\n{kb.phrase(key, 'en')}"
+    # The same words as before they moved to knowledge/service.yml.
+    assert channel.welcome_text == (
+        "您好，欢迎关注！请直接用文字提问。\nHello and welcome! Please type your question as a text message."
+    )
+    assert channel.unsupported_text == (
+        "抱歉，目前只能理解文字消息，请用文字提问。\n"
+        "Sorry, I can only understand text messages for now. Please type your question."
+    )
+    assert channel.error_text == "抱歉，出了点问题，请稍后再试。\nSorry, something went wrong. Please try again later."
+
+
+def test_channel_code_imports_nothing_from_actions() -> None:
+    import ast
+
+    for path in (ROOT / "channels" / "wechat").glob("*.py"):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(name == "actions" or name.startswith("actions.") for name in names), path
+
+
+# ---------------------------------------------------- WeChatOutput and late answers
+
+
+class ScriptedAgent:
+    """A bot that says each line of ``script``; a number there is a pause, an exception is raised."""
+
+    def __init__(self, *script: Any) -> None:
+        self.script = script
+        self.calls: List[UserMessage] = []
+
+    async def handle_message(self, message: UserMessage) -> None:
+        self.calls.append(message)
+        for step in self.script:
+            if isinstance(step, int | float):
+                await asyncio.sleep(step)
+            elif isinstance(step, BaseException):
+                raise step
+            else:
+                await message.output_channel.send_response(message.sender_id, {"text": step})
+
+
+@pytest.mark.asyncio
+async def test_bot_messages_go_through_wechat_output(served: Served) -> None:
+    status, body, _ = await served.post(signed(), text_xml("who", msg_id="6000001"))
+    assert status == 200
+    assert fields_of(body)["Content"] == "echo: who"
+    output = served.agent.calls[0].output_channel
+    assert isinstance(output, WeChatOutput)
+    assert output.api_client is served.channel.api_client
+    assert output.passive is False  # the window closed when the reply was taken
+    assert output.messages == [{"recipient_id": OPENID, "text": "echo: who"}]
+
+
+@pytest.mark.asyncio
+async def test_messages_after_the_passive_window_go_via_the_api(api: WeChatApiStandIn) -> None:
+    # One line before the window closes, one after: the first is sent when the window closes,
+    # the second when the bot says it, in that order.
+    agent = ScriptedAgent("第一句 first", 0.8, "第二句 second")
+    wrapped, server = await serve(make_channel(api.base, reply_timeout=0.3), agent)
+    try:
+        status, body, _ = await wrapped.post(signed(), text_xml("两句", msg_id="6000002"))
+        assert (status, body) == (200, SUCCESS)
+        await api.wait_for_sent(1)
+        assert api.contents() == ["第一句 first"]  # sent at window close, before the bot finished
+        await api.wait_for_sent(2)
+    finally:
+        await stop(server)
+    assert api.contents() == ["第一句 first", "第二句 second"]
+    assert all(message["touser"] == OPENID for message in api.sent)
+    assert api.sent_tokens == ["ACCESS-TOKEN-1"] * 2
+    assert len(api.token_requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_bot_failing_in_time_gets_the_error_phrase(api: WeChatApiStandIn) -> None:
+    agent = ScriptedAgent("half an answer", RuntimeError("boom"))
+    wrapped, server = await serve(make_channel(api.base), agent)
+    try:
+        status, body, _ = await wrapped.post(signed(), text_xml("break", msg_id="6000003"))
+    finally:
+        await stop(server)
+    assert status == 200
+    assert fields_of(body)["Content"] == knowledge_text("wechat_error")
+    assert api.sent == []
+
+
+@pytest.mark.asyncio
+async def test_bot_failing_late_sends_the_error_phrase_via_the_api(api: WeChatApiStandIn) -> None:
+    agent = ScriptedAgent(0.6, RuntimeError("late boom"))
+    channel = make_channel(api.base, reply_timeout=0.2)
+    wrapped, server = await serve(channel, agent)
+    try:
+        assert (await wrapped.post(signed(), text_xml("break", msg_id="6000004")))[:2] == (200, SUCCESS)
+        await api.wait_for_sent(1)
+        await asyncio.wait_for(asyncio.gather(*channel.background_tasks), timeout=5)
+    finally:
+        await stop(server)
+    assert api.contents() == [knowledge_text("wechat_error")]
+    assert channel.background_tasks == set()
+
+
+@pytest.mark.asyncio
+async def test_get_output_channel_sends_via_the_api(api: WeChatApiStandIn) -> None:
+    channel = make_channel(api.base)
+    output = channel.get_output_channel()
+    assert isinstance(output, WeChatOutput)
+    assert output.name() == "wechat"
+    assert output.passive is False
+    # One utterance (text + buttons, text with paragraphs) is one customer-service message.
+    await output.send_response(
+        OPENID,
+        {"text": "Pick one", "buttons": [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]},
+    )
+    await output.send_text_message(OPENID, "para 1\n\npara 2")
+    await output.send_image_url(OPENID, "https://example.invalid/a.png")
+    assert api.contents() == ["Pick one\n1. Yes\n2. No", "para 1\n\npara 2", "https://example.invalid/a.png"]
+    assert len(output.messages) == 4  # Rasa's collecting channels keep every message (the split text too)
+
+
+@pytest.mark.asyncio
+async def test_output_collects_then_flushes_in_order(api: WeChatApiStandIn) -> None:
+    output = WeChatOutput(WeChatApiClient(APP_ID, APP_SECRET, api.base), passive=True)
+    await output.send_text_message(OPENID, "one")
+    await output.send_text_message(OPENID, "two")
+    assert api.sent == [] and output.passive
+    api.send_delays = [0.3]  # the flush is slow; the next message must still come after it
+    flush = output.close_passive_window()
+    assert flush is not None
+    await output.send_text_message(OPENID, "three")
+    await flush
+    assert api.contents() == ["one\n\ntwo", "three"]
+    assert output.close_passive_window() is None  # nothing left to flush
+
+
+@pytest.mark.asyncio
+async def test_output_passive_reply_then_api(api: WeChatApiStandIn) -> None:
+    output = WeChatOutput(WeChatApiClient(APP_ID, APP_SECRET, api.base), passive=True)
+    await output.send_response(OPENID, {"text": "answer", "image": "https://example.invalid/x.png"})
+    assert output.take_passive_reply() == "answer\n\nhttps://example.invalid/x.png"
+    assert output.take_passive_reply() == ""
+    await output.send_text_message(OPENID, "afterwards")
+    assert api.contents() == ["afterwards"]
+
+
+@pytest.mark.asyncio
+async def test_output_without_api_credentials_drops_and_keeps_the_bot_going() -> None:
+    output = WeChatOutput(None, passive=False)
+    await output.send_text_message(OPENID, "nowhere to go")  # logged, not raised
+    assert output.messages == [{"recipient_id": OPENID, "text": "nowhere to go"}]
+
+
+@pytest.mark.asyncio
+async def test_output_api_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    output = WeChatOutput(WeChatApiClient(APP_ID, APP_SECRET, "http://127.0.0.1:9", timeout=2), passive=False)
+    await output.send_text_message(OPENID, "hi")
+    assert "customer-service" in caplog.text or "access token" in caplog.text
+    assert APP_SECRET not in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_memory_dedup_key_scheme(served: Served) -> None:
+    await served.post(signed(), text_xml("once", msg_id="6000005"))
+    store = served.channel.store
+    assert isinstance(store, MemoryStore)
+    key = DEDUP_KEY_PREFIX + parse_message(text_xml("once", msg_id="6000005")).dedup_key
+    assert store.claim_nowait(key, 60) is False
+    assert served.channel.dedup_ttl == 60
+
+
+@pytest.mark.asyncio
+async def test_two_channels_on_one_redis_share_the_access_token(api: WeChatApiStandIn, redis_client: Any) -> None:
+    client, _ = redis_client
+    url = REDIS_URL
+    first, second = make_channel(api.base, redis_url=url), make_channel(api.base, redis_url=url)
+    token_key = first.api_client.token_key
+    await client.delete(token_key)
+    try:
+        await first.get_output_channel().send_text_message(OPENID, "from worker 1")
+        await second.get_output_channel().send_text_message(OPENID, "from worker 2")
+        assert api.contents() == ["from worker 1", "from worker 2"]
+        assert api.sent_tokens == ["ACCESS-TOKEN-1"] * 2
+        assert len(api.token_requests) == 1
+        assert await client.get(token_key) == b"ACCESS-TOKEN-1"
+    finally:
+        await client.delete(token_key)
+        await first.store.close()
+        await second.store.close()
