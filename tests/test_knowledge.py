@@ -435,7 +435,9 @@ def test_knowledge_error_is_a_value_error() -> None:
     assert issubclass(KnowledgeError, ValueError)
 
 
-@pytest.mark.parametrize("url", ["shared/seeds/000_135126211ff60622.txt", "../notes.md", "http://a b"])
+@pytest.mark.parametrize(
+    "url", ["shared/seeds/000_135126211ff60622.txt", "../notes.md", "http://a b", "javascript:alert(3)"]
+)
 def test_a_source_must_be_a_public_web_address(kb_copy: Path, url: str) -> None:
     # Citizens see these: a path inside some checkout is no source they can open.
     path = kb_copy / "topics" / "ask_activation_fee.yml"
