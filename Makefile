@@ -19,14 +19,14 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 
 # Everything the trained model depends on: the training data and configuration, the spaCy pipeline,
 # the custom components and the core modules they run (text cleaning, region table, shared names).
-MODEL_CODE := $(wildcard components/*.py) core/text_input.py core/regions.py core/dialogue.py
+MODEL_CODE := $(wildcard components/*.py) $(addprefix core/,dialogue.py knowledge.py language.py regions.py text_input.py topic_model.py)
 TRAINING_INPUTS := config.yml domain.yml $(shell find data knowledge -type f -name '*.yml' 2>/dev/null) $(SPACY) $(MODEL_CODE)
 
-.PHONY: help setup run test train shell evaluate crossval compare-policies lint typecheck validate test-stories pytest bench-train handbook clean
+.PHONY: help setup run test train shell evaluate crossval compare-classifiers compare-policies lint typecheck validate test-stories pytest bench-train handbook clean
 help:
 	@echo "make run       set up (venv, spaCy pipeline, registry, model) and start the assistant"
 	@echo "make test      set up and run every test (data validation, pytest, test stories)"
-	@echo "make train | shell | evaluate | crossval | compare-policies | lint | typecheck | bench-train | handbook | clean"
+	@echo "make train | shell | evaluate | crossval | compare-classifiers | compare-policies | lint | typecheck | bench-train | handbook | clean"
 
 $(STAMP): requirements.txt
 	@PY310="$$(scripts/find-python310)" && { [ -x $(PY) ] || "$$PY310" -m venv $(VENV); }
@@ -92,6 +92,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+compare-classifiers: setup $(MODEL)
+	$(PY) scripts/compare_classifiers.py
+
 compare-policies: setup
 	$(PY) scripts/compare_policies.py
 
@@ -104,3 +107,7 @@ handbook: $(STAMP)
 
 clean:
 	rm -rf models build results var .pytest_cache
+
+# `make print-VARIABLE` shows a variable's value (the tests read MODEL_CODE this way).
+print-%:
+	@echo $($*)

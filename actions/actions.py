@@ -11,10 +11,18 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
-from core.compose import STARTER_TOPICS, compose_answer, list_laws, quote_articles, topic_buttons
-from core.dialogue import LOOKUP_FORM
+from core.compose import STARTER_TOPICS, compose_answers, list_laws, quote_articles, topic_buttons
+from core.dialogue import LOOKUP_FORM, QUESTION_TOPIC_ENTITY, SCRIPT_ENTITY
 from core.knowledge import knowledge
-from core.language import DEFAULT_LANGUAGE, LANGUAGES, detect_language, requested_language
+from core.language import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    SIMPLIFIED,
+    TRADITIONAL,
+    detect_language,
+    requested_language,
+    to_traditional,
+)
 from core.regions import display_name, find_region
 from core.text_input import clean_text, has_words
 
@@ -27,12 +35,28 @@ def reply_language(tracker: Tracker) -> str:
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def send(
+    dispatcher: CollectingDispatcher, tracker: Tracker, text: str, buttons: Optional[List[Dict[str, Any]]] = None
+) -> None:
+    """Send a message in the person's language and, for Chinese, their script (a person who writes
+    traditional characters is answered in them; the knowledge base is written in simplified)."""
+    if reply_language(tracker) == "zh" and tracker.get_slot("script") == TRADITIONAL:
+        text = to_traditional(text)
+        buttons = [{**b, "title": to_traditional(b["title"])} for b in buttons] if buttons else buttons
+    dispatcher.utter_message(text=text, buttons=buttons)
+
+
+def latest_entities(tracker: Tracker, entity: str) -> List[Any]:
+    """The values of `entity` in the latest message, in order."""
+    return [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == entity]
+
+
 def latest_intent(tracker: Tracker) -> Optional[str]:
     return (tracker.latest_message.get("intent") or {}).get("name")
 
 
 def latest_regions(tracker: Tracker) -> List[str]:
-    return [e["value"] for e in tracker.latest_message.get("entities", []) if e.get("entity") == "region"]
+    return latest_entities(tracker, "region")
 
 
 class ValidateSlotMappings(ValidationAction):
@@ -52,9 +76,7 @@ class ValidateSlotMappings(ValidationAction):
             return {}
         text = tracker.latest_message.get("text") or ""
         if latest_intent(tracker) == "switch_language":
-            toggled = [
-                e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "language"
-            ]
+            toggled = latest_entities(tracker, "language")
             wanted = (
                 next((v for v in toggled if v in LANGUAGES), None) or requested_language(text) or detect_language(text)
             )
@@ -64,6 +86,18 @@ class ValidateSlotMappings(ValidationAction):
             return {"language": pinned}
         detected = None if text.startswith("/") else detect_language(clean_text(text))
         return {"language": detected} if detected else {}
+
+    def extract_script(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> Dict[Text, Any]:
+        """How the person writes Chinese: traditional when the NLU marked the message so, simplified
+        for any other Chinese message; unchanged for English, payloads and the lookup form."""
+        text = tracker.latest_message.get("text") or ""
+        if (tracker.active_loop or {}).get("name") == LOOKUP_FORM or text.startswith("/"):
+            return {}
+        if TRADITIONAL in latest_entities(tracker, SCRIPT_ENTITY):
+            return {"script": TRADITIONAL}
+        return {"script": SIMPLIFIED} if detect_language(clean_text(text)) == "zh" else {}
 
     def validate_region(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
@@ -77,7 +111,8 @@ class ValidateSlotMappings(ValidationAction):
 
 
 class ActionAnswerTopic(Action):
-    """Answers a topic question, or re-answers the last topic when the person names their city."""
+    """Answers a topic question (each topic, in order, when a message asked two or three), or
+    re-answers the last topics when the person names their city."""
 
     def name(self) -> Text:
         return "action_answer_topic"
@@ -86,20 +121,26 @@ class ActionAnswerTopic(Action):
         language = reply_language(tracker)
         region = tracker.get_slot("region")
         intent = latest_intent(tracker)
-        topic = intent if intent in KB.topics else tracker.get_slot("topic")
-        if intent not in KB.topics:
+        if intent in KB.topics:
+            asked = [t for t in latest_entities(tracker, QUESTION_TOPIC_ENTITY) if t in KB.topics]
+            topics = asked if intent in asked else [intent]
+        else:
             if not latest_regions(tracker):
-                dispatcher.utter_message(text=KB.phrase("inform_without_region", language))
+                send(dispatcher, tracker, KB.phrase("inform_without_region", language))
                 return []
-            if topic not in KB.topics:
-                dispatcher.utter_message(
-                    text=KB.phrase("region_noted", language, region=display_name(region, language)),
-                    buttons=topic_buttons(KB, STARTER_TOPICS, language),
+            remembered = tracker.get_slot("topics") or [tracker.get_slot("topic")]
+            topics = [t for t in remembered if t in KB.topics]
+            if not topics:
+                send(
+                    dispatcher,
+                    tracker,
+                    KB.phrase("region_noted", language, region=display_name(region, language)),
+                    topic_buttons(KB, STARTER_TOPICS, language),
                 )
                 return []
-        for text in compose_answer(KB, topic, language, region):
-            dispatcher.utter_message(text=text)
-        return [SlotSet("topic", topic)]
+        for text in compose_answers(KB, topics, language, region):
+            send(dispatcher, tracker, text)
+        return [SlotSet("topic", topics[0]), SlotSet("topics", topics)]
 
 
 class ActionLegalBasis(Action):
@@ -110,15 +151,17 @@ class ActionLegalBasis(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
-        topic = tracker.get_slot("topic")
-        if topic in KB.topics:
-            for text in quote_articles(KB, topic, language):
-                dispatcher.utter_message(text=text)
+        topics = [t for t in tracker.get_slot("topics") or [tracker.get_slot("topic")] if t in KB.topics]
+        if topics:
+            for text in quote_articles(KB, topics, language):
+                send(dispatcher, tracker, text)
             return []
-        dispatcher.utter_message(text=list_laws(KB, language))
-        dispatcher.utter_message(
-            text=KB.phrase("legal_no_topic_offer", language),
-            buttons=topic_buttons(KB, STARTER_TOPICS, language),
+        send(dispatcher, tracker, list_laws(KB, language))
+        send(
+            dispatcher,
+            tracker,
+            KB.phrase("legal_no_topic_offer", language),
+            topic_buttons(KB, STARTER_TOPICS, language),
         )
         return []
 
@@ -132,9 +175,7 @@ class ActionSuggestTopics(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
         if not has_words(tracker.latest_message.get("text") or ""):
-            dispatcher.utter_message(
-                text=KB.phrase("no_words", language), buttons=topic_buttons(KB, STARTER_TOPICS, language)
-            )
+            send(dispatcher, tracker, KB.phrase("no_words", language), topic_buttons(KB, STARTER_TOPICS, language))
             return []
         ranked = [
             item.get("name")
@@ -142,7 +183,7 @@ class ActionSuggestTopics(Action):
             if item.get("name") in KB.topics
         ]
         likely = (ranked + [t for t in STARTER_TOPICS if t not in ranked])[:2]
-        dispatcher.utter_message(text=KB.phrase("fallback", language), buttons=topic_buttons(KB, likely, language))
+        send(dispatcher, tracker, KB.phrase("fallback", language), topic_buttons(KB, likely, language))
         return []
 
 
@@ -161,7 +202,7 @@ class ActionOutOfScope(Action):
                 KB.phrase("out_of_scope_hotline", language),
             ]
         )
-        dispatcher.utter_message(text=text)
+        send(dispatcher, tracker, text)
         return []
 
 
@@ -172,5 +213,5 @@ class ActionSwitchLanguage(Action):
         return "action_switch_language"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        dispatcher.utter_message(text=KB.phrase("language_switched", reply_language(tracker)))
+        send(dispatcher, tracker, KB.phrase("language_switched", reply_language(tracker)))
         return []

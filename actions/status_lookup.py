@@ -18,7 +18,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.actions import KB, reply_language
+from actions.actions import KB, reply_language, send
 from core.card_registry import CardRegistry, LookupKind
 from core.compose import compose_status
 from core.dialogue import ID_DIGEST_SLOT, ID_MASKED_SLOT, LOOKUP_FORM, LOOKUP_SLOTS, NAME_DIGEST_SLOT, NAME_MASKED_SLOT
@@ -69,7 +69,7 @@ class ValidateCardStatusForm(FormValidationAction):
         check = validate_id_number(extract_id_number(clean_text(str(slot_value or ""))))
         if not check.ok or check.normalized is None:
             problem = check.problem or "characters"
-            dispatcher.utter_message(text=KB.phrase(f"id_problem_{problem}", reply_language(tracker)))
+            send(dispatcher, tracker, KB.phrase(f"id_problem_{problem}", reply_language(tracker)))
             return {ID_DIGEST_SLOT: None}
         return {
             ID_DIGEST_SLOT: registry().hash_id_number(check.normalized),
@@ -81,7 +81,7 @@ class ValidateCardStatusForm(FormValidationAction):
     ) -> Dict[Text, Any]:
         name = extract_name(clean_text(str(slot_value or "")))
         if not name or len(name) > MAX_NAME_CHARS or any(ch.isdigit() for ch in name):
-            dispatcher.utter_message(text=KB.phrase("name_problem", reply_language(tracker)))
+            send(dispatcher, tracker, KB.phrase("name_problem", reply_language(tracker)))
             return {NAME_DIGEST_SLOT: None}
         return {NAME_DIGEST_SLOT: registry().hash_name(name), NAME_MASKED_SLOT: mask_name(name)}
 
@@ -96,22 +96,22 @@ class ActionCardStatusLookup(Action):
         language = reply_language(tracker)
         decision = await asyncio.to_thread(_decide, tracker.sender_id)
         if decision is None:
-            dispatcher.utter_message(text=KB.phrase("lookup_unavailable", language))
+            send(dispatcher, tracker, KB.phrase("lookup_unavailable", language))
             return _clear_form()
         if not decision.allowed:
             minutes = str(max(1, math.ceil(decision.retry_after.total_seconds() / 60)))
-            dispatcher.utter_message(text=KB.phrase(f"lookup_{decision.reason}", language, minutes=minutes))
+            send(dispatcher, tracker, KB.phrase(f"lookup_{decision.reason}", language, minutes=minutes))
             return _clear_form()
         id_digest, name_digest = tracker.get_slot(ID_DIGEST_SLOT), tracker.get_slot(NAME_DIGEST_SLOT)
         if not id_digest or not name_digest:
             return _clear_form()
         result = await asyncio.to_thread(registry().lookup_digests, id_digest, name_digest)
         if result.kind is LookupKind.UNAVAILABLE:
-            dispatcher.utter_message(text=KB.phrase("lookup_unavailable", language))
+            send(dispatcher, tracker, KB.phrase("lookup_unavailable", language))
             return _clear_form()
         await asyncio.to_thread(registry().record_attempt, tracker.sender_id, result.kind is LookupKind.FOUND)
         if result.kind is LookupKind.NO_MATCH or result.card is None:
-            dispatcher.utter_message(text=KB.phrase("lookup_no_match", language))
+            send(dispatcher, tracker, KB.phrase("lookup_no_match", language))
             return _clear_form()
         card = result.card
         for text in compose_status(
@@ -125,7 +125,7 @@ class ActionCardStatusLookup(Action):
             deadline=card.activation_deadline.isoformat() if card.activation_deadline else None,
             applied_on=card.applied_on.isoformat() if card.applied_on else None,
         ):
-            dispatcher.utter_message(text=text)
+            send(dispatcher, tracker, text)
         return _clear_form()
 
 
@@ -146,7 +146,7 @@ class ActionAskIdDigest(Action):
         return f"action_ask_{ID_DIGEST_SLOT}"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        dispatcher.utter_message(text=KB.phrase("ask_id_number", reply_language(tracker)))
+        send(dispatcher, tracker, KB.phrase("ask_id_number", reply_language(tracker)))
         return []
 
 
@@ -157,5 +157,5 @@ class ActionAskNameDigest(Action):
         return f"action_ask_{NAME_DIGEST_SLOT}"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        dispatcher.utter_message(text=KB.phrase("ask_holder_name", reply_language(tracker)))
+        send(dispatcher, tracker, KB.phrase("ask_holder_name", reply_language(tracker)))
         return []

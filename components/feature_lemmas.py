@@ -4,7 +4,7 @@
   like every other ID number, so a city the training data never mentions is still understood.
 - English words are stemmed (Snowball) and stripped of accents, so "activating", "activation" and
   "activated" share a feature, and "nǐ hǎo" is "ni hao".
-Only the lemma changes (what CountVectorsFeaturizer reads); text and offsets stay, so entities are
+Only the lemma changes (what components.topic_classifier reads); text and offsets stay, so entities are
 unaffected.
 """
 

@@ -10,28 +10,36 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import TOKENS_NAMES
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.base import CodeFingerprint, StatelessComponent
-from core.dialogue import FALLBACK_INTENT
+from core.dialogue import FALLBACK_INTENT, SCRIPT_ENTITY
+from core.language import TRADITIONAL, to_simplified, writes_traditional
 from core.text_input import clean_text, has_words
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class InputCleaner(StatelessComponent):
-    """First in the pipeline: markup, control characters and excess length never reach the model."""
+    """First in the pipeline: markup, control characters and excess length never reach the model, and
+    traditional characters reach it as simplified ones. A message written in traditional characters
+    gets a `script` entity (value "traditional"), so the reply can be written the same way."""
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
-            message.set(TEXT, clean_text(message.get(TEXT)))
+            text = clean_text(message.get(TEXT))
+            if writes_traditional(text):
+                text = to_simplified(text)
+                found = {"entity": SCRIPT_ENTITY, "value": TRADITIONAL, "start": 0, "end": len(text)}
+                message.set(ENTITIES, message.get(ENTITIES, []) + [found], add_to_output=True)
+            message.set(TEXT, text)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         for example in training_data.training_examples:
             if example.get(TEXT):
-                example.set(TEXT, clean_text(example.get(TEXT)))
+                example.set(TEXT, to_simplified(clean_text(example.get(TEXT))))
         return training_data
 
 

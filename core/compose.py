@@ -5,6 +5,7 @@ Pure functions over a `KnowledgeBase`; the Rasa actions only pick the inputs and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from core.knowledge import KnowledgeBase
@@ -50,18 +51,29 @@ def variation_lines(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
     return lines
 
 
-def cite_articles(kb: KnowledgeBase, topic: str, language: str) -> str:
-    """The short legal-basis line that ends an answer: each law once, with its article numbers."""
+def cite_articles(kb: KnowledgeBase, topics: str | Sequence[str], language: str) -> str:
+    """The short legal-basis line that ends an answer: each law once, with its article numbers (for
+    one topic, or every topic of a message that asked several)."""
     by_law: dict[str, list[str]] = {}
-    for ref in kb.topics[topic]["legal_basis"]:
+    for ref in _article_refs(kb, topics):
         law, article = kb.articles[ref]
         name = law.get("short_name", law["name"])[language]
-        by_law.setdefault(name, []).append(article["number"][language])
+        numbers = by_law.setdefault(name, [])
+        if article["number"][language] not in numbers:
+            numbers.append(article["number"][language])
     if language == "zh":
         citations = "；".join(f"《{name}》{'、'.join(numbers)}" for name, numbers in by_law.items())
     else:
         citations = "; ".join(f"{name}, {' / '.join(numbers)}" for name, numbers in by_law.items())
     return kb.phrase("legal_line", language, citations=citations)
+
+
+def _article_refs(kb: KnowledgeBase, topics: str | Sequence[str]) -> list[str]:
+    """The articles behind the topics, each once, in the order the topics cite them."""
+    refs: list[str] = []
+    for topic in [topics] if isinstance(topics, str) else topics:
+        refs += [ref for ref in kb.topics[topic]["legal_basis"] if ref not in refs]
+    return refs
 
 
 def hotline_lines(kb: KnowledgeBase, region: str | None, language: str) -> list[str]:
@@ -73,8 +85,10 @@ def hotline_lines(kb: KnowledgeBase, region: str | None, language: str) -> list[
     return []
 
 
-def compose_answer(kb: KnowledgeBase, topic: str, language: str, region: str | None) -> list[str]:
-    """The reply to a topic question, as messages: the answer (with regional part) and the legal line."""
+def answer_parts(kb: KnowledgeBase, topic: str, language: str, region: str | None, *, invite: bool = True) -> list[str]:
+    """A topic's answer as paragraphs: the national answer, the regional part, an invitation to name
+    a city when the topic varies by region and none is known (unless `invite` is off), the local
+    hotline."""
     entry = kb.topics[topic]
     parts = [entry["answer"][language].strip()]
     hotlines = hotline_lines(kb, region, language) if topic == "request_human" else []
@@ -87,17 +101,41 @@ def compose_answer(kb: KnowledgeBase, topic: str, language: str, region: str | N
     variations = [] if has_own_note else variation_lines(kb, topic, language)
     if variations:
         parts.append("\n".join(variations))
-    if entry["varies_by_region"] and not region:
+    if invite and entry["varies_by_region"] and not region:
         parts.append(kb.phrase("region_invite", language))
-    parts += hotlines
-    return ["\n\n".join(parts), cite_articles(kb, topic, language)]
+    return parts + hotlines
 
 
-def quote_articles(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
-    """The full text of a topic's articles with law, article number, issuer and date."""
-    entry = kb.topics[topic]
-    blocks = [kb.phrase("legal_heading_topic", language, topic=entry["title"][language])]
-    for ref in entry["legal_basis"]:
+def compose_answer(kb: KnowledgeBase, topic: str, language: str, region: str | None) -> list[str]:
+    """The reply to a topic question, as messages: the answer (with regional part) and the legal line."""
+    return ["\n\n".join(answer_parts(kb, topic, language, region)), cite_articles(kb, topic, language)]
+
+
+def compose_answers(kb: KnowledgeBase, topics: Sequence[str], language: str, region: str | None) -> list[str]:
+    """The reply to a message that asked several topics: each answer under its topic's title, in the
+    order asked, then one invitation to name a city (if any answer varies by region) and one legal
+    line for all of them."""
+    if len(topics) == 1:
+        return compose_answer(kb, topics[0], language, region)
+    messages = [
+        "\n\n".join(
+            [kb.phrase("question_heading", language, number=str(n), topic=kb.topics[t]["title"][language])]
+            + answer_parts(kb, t, language, region, invite=False)
+        )
+        for n, t in enumerate(topics, start=1)
+    ]
+    if not region and any(kb.topics[t]["varies_by_region"] for t in topics):
+        messages[-1] += "\n\n" + kb.phrase("region_invite", language)
+    return messages + [cite_articles(kb, topics, language)]
+
+
+def quote_articles(kb: KnowledgeBase, topics: str | Sequence[str], language: str) -> list[str]:
+    """The full text of the articles behind one topic (or each topic of a message that asked several)
+    with law, article number, issuer and date, each article once, then each topic's legal note."""
+    names = [topics] if isinstance(topics, str) else list(topics)
+    title = "、".join if language == "zh" else " / ".join
+    blocks = [kb.phrase("legal_heading_topic", language, topic=title([kb.topics[t]["title"][language] for t in names]))]
+    for ref in _article_refs(kb, names):
         law, article = kb.articles[ref]
         blocks.append(
             kb.phrase(
@@ -111,8 +149,11 @@ def quote_articles(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
                 text=article["text"][language].strip(),
             )
         )
-    note = entry.get("legal_note")
-    blocks.append(note[language].strip() if note else kb.phrase("legal_national_gap", language))
+    for topic in names:
+        note = kb.topics[topic].get("legal_note")
+        text = note[language].strip() if note else kb.phrase("legal_national_gap", language)
+        if text not in blocks:
+            blocks.append(text)
     return ["\n\n".join(blocks)]
 
 

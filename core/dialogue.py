@@ -15,3 +15,7 @@ PRIVATE_SLOTS = (ID_DIGEST_SLOT, NAME_DIGEST_SLOT)  # what the person types whil
 LOOKUP_SLOTS = (ID_DIGEST_SLOT, NAME_DIGEST_SLOT, ID_MASKED_SLOT, NAME_MASKED_SLOT)
 
 FALLBACK_INTENT = "nlu_fallback"  # Rasa's FallbackClassifier's intent
+# Each topic a message of two or three questions asks, in order (components.topic_classifier).
+QUESTION_TOPIC_ENTITY = "question_topic"
+# Set by components.input_guard when a message is written in traditional characters.
+SCRIPT_ENTITY = "script"

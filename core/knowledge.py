@@ -132,6 +132,12 @@ def load_knowledge(directory: Path | str | None = None) -> KnowledgeBase:
     return KnowledgeBase(topics, regions, laws, articles, service, status_data["statuses"], root)
 
 
+def topic_names(directory: Path | str | None = None) -> frozenset[str]:
+    """The topics the knowledge base answers (one file each), without loading or validating them."""
+    root = Path(directory or os.environ.get("KNOWLEDGE_DIR") or DEFAULT_DIR)
+    return frozenset(path.stem for path in (root / "topics").glob("*.yml"))
+
+
 @lru_cache(maxsize=1)
 def knowledge() -> KnowledgeBase:
     """The knowledge base of this process, loaded once."""

@@ -23,8 +23,9 @@ from actions.actions import (
 )
 from actions.status_lookup import ActionCardStatusLookup, ValidateCardStatusForm
 from core.card_registry import CardRegistry, hash_id_number, hash_name
-from core.compose import compose_answer, quote_articles
+from core.compose import compose_answer, compose_answers, quote_articles
 from core.import_cards import import_csv
+from core.language import to_traditional
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "actions-test-secret"
@@ -58,6 +59,10 @@ def region_entity(value: str) -> dict:
     return {"entity": "region", "value": value}
 
 
+def topic_entity(value: str) -> dict:
+    return {"entity": "question_topic", "value": value}
+
+
 # --- answers ----------------------------------------------------------------------------------------
 
 
@@ -70,7 +75,7 @@ def test_topic_answer_without_region_gives_variations_and_invites_a_city(kb):
         assert variation["source"] in text  # every conflicting figure comes with its source
     assert kb.phrase("region_invite", "zh") in text
     assert messages[-1]["text"].startswith("⚖")
-    assert events == [SlotSet("topic", "ask_activation_deadline")]
+    assert events == [SlotSet("topic", "ask_activation_deadline"), SlotSet("topics", ["ask_activation_deadline"])]
 
 
 def test_topic_answer_in_english_with_region_note(kb):
@@ -91,7 +96,7 @@ def test_naming_a_city_re_answers_the_last_topic_for_that_city(kb):
     )
     messages, events = run(ActionAnswerTopic(), tracker)
     assert [m["text"] for m in messages] == compose_answer(kb, "ask_how_to_activate", "zh", "上海市")
-    assert events == [SlotSet("topic", "ask_how_to_activate")]
+    assert events == [SlotSet("topic", "ask_how_to_activate"), SlotSet("topics", ["ask_how_to_activate"])]
 
 
 def test_naming_a_city_before_any_topic_acknowledges_it_and_offers_topics(kb):
@@ -363,3 +368,104 @@ def test_id_number_typed_with_a_lead_in(registry, typed):
 def test_name_typed_with_a_lead_in(registry, typed):
     result, _ = _form_validate("validate_name_digest", typed)
     assert result["name_digest"] == hash_name("张三", SECRET)
+
+
+# --- several questions in one message ---------------------------------------------------------------
+
+
+def test_two_questions_get_both_answers_in_order_with_one_legal_line(kb):
+    asked = ["ask_how_to_activate", "ask_required_documents"]
+    tracker = make_tracker(
+        "ask_how_to_activate",
+        "我在揭阳，社保卡怎么激活？要带什么？",
+        {"region": "揭阳市"},
+        [region_entity("揭阳市")] + [topic_entity(t) for t in asked],
+    )
+    messages, events = run(ActionAnswerTopic(), tracker)
+    texts = [m["text"] for m in messages]
+    assert texts == compose_answers(kb, asked, "zh", "揭阳市")
+    assert len(texts) == 3 and texts[-1].startswith("⚖")
+    assert kb.topics["ask_how_to_activate"]["answer"]["zh"].strip() in texts[0]
+    assert kb.topics["ask_required_documents"]["answer"]["zh"].strip() in texts[1]
+    assert texts[0].startswith(
+        kb.phrase("question_heading", "zh", number="1", topic=kb.topics[asked[0]]["title"]["zh"])
+    )
+    assert events == [SlotSet("topic", "ask_how_to_activate"), SlotSet("topics", asked)]
+
+
+def test_three_questions_in_english_each_answered(kb):
+    asked = ["ask_lost_or_replace_card", "ask_activation_fee", "ask_password"]
+    tracker = make_tracker(
+        asked[0],
+        "lost my card, what now? does it cost anything? and how do I set a PIN?",
+        {"language": "en"},
+        [topic_entity(t) for t in asked],
+    )
+    messages, _ = run(ActionAnswerTopic(), tracker)
+    texts = [m["text"] for m in messages]
+    assert texts == compose_answers(kb, asked, "en", None)
+    for text, topic in zip(texts, asked, strict=False):
+        assert kb.topics[topic]["answer"]["en"].strip() in text
+    assert texts[-1] == compose_answers(kb, asked, "en", None)[-1]
+    assert kb.phrase("region_invite", "en") in texts[2] and kb.phrase("region_invite", "en") not in texts[0]
+
+
+def test_naming_a_city_after_two_questions_re_answers_both(kb):
+    asked = ["ask_how_to_activate", "ask_activation_deadline"]
+    tracker = make_tracker(
+        "inform", "我在广州", {"region": "广州市", "topic": asked[0], "topics": asked}, [region_entity("广州市")]
+    )
+    messages, _ = run(ActionAnswerTopic(), tracker)
+    assert [m["text"] for m in messages] == compose_answers(kb, asked, "zh", "广州市")
+
+
+def test_legal_basis_after_two_questions_covers_both(kb):
+    asked = ["ask_password", "ask_scam_warning"]
+    messages, _ = run(
+        ActionLegalBasis(), make_tracker("ask_legal_basis", "法律依据呢", {"topic": asked[0], "topics": asked})
+    )
+    text = messages[0]["text"]
+    assert [m["text"] for m in messages] == quote_articles(kb, asked, "zh")
+    for topic in asked:
+        assert kb.topics[topic]["title"]["zh"] in text
+        for ref in kb.topics[topic]["legal_basis"]:
+            assert kb.articles[ref][1]["text"]["zh"].strip() in text
+    refs = [r for t in asked for r in kb.topics[t]["legal_basis"]]
+    for ref in set(refs):  # an article two topics share is quoted once
+        assert text.count(kb.articles[ref][1]["text"]["zh"].strip()) == 1
+
+
+# --- traditional characters -------------------------------------------------------------------------
+
+
+def test_a_traditional_writer_is_answered_in_traditional_characters(kb):
+    tracker = make_tracker("ask_required_documents", "激活需要带什么证件？", {"script": "traditional"})
+    messages, _ = run(ActionAnswerTopic(), tracker)
+    expected = [to_traditional(t) for t in compose_answer(kb, "ask_required_documents", "zh", None)]
+    assert [m["text"] for m in messages] == expected
+    assert "帶" in messages[0]["text"] or "證" in messages[0]["text"]
+
+
+def test_traditional_script_does_not_touch_english_answers(kb):
+    tracker = make_tracker("ask_required_documents", "what to bring", {"language": "en", "script": "traditional"})
+    messages, _ = run(ActionAnswerTopic(), tracker)
+    assert [m["text"] for m in messages] == compose_answer(kb, "ask_required_documents", "en", None)
+
+
+def test_buttons_are_converted_too(kb):
+    tracker = make_tracker("nlu_fallback", "嗯嗯", {"script": "traditional"})
+    messages, _ = run(ActionSuggestTopics(), tracker)
+    assert messages[0]["text"] == to_traditional(kb.phrase("fallback", "zh"))
+    assert all(b["title"] == to_traditional(b["title"]) for b in messages[0]["buttons"])
+
+
+def _script(tracker: Tracker) -> dict:
+    return ValidateSlotMappings().extract_script(CollectingDispatcher(), tracker, {})
+
+
+def test_script_follows_the_nlu_mark_and_the_latest_chinese_message():
+    marked = make_tracker("ask_password", "密码忘了怎么办", entities=[{"entity": "script", "value": "traditional"}])
+    assert _script(marked) == {"script": "traditional"}
+    assert _script(make_tracker("ask_password", "密码忘了怎么办")) == {"script": "simplified"}
+    assert _script(make_tracker("ask_password", "forgot my PIN")) == {}
+    assert _script(make_tracker(None, "/switch_language")) == {}

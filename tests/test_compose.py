@@ -7,7 +7,9 @@ import pytest
 from core.card_registry import CardStatus
 from core.compose import (
     STARTER_TOPICS,
+    cite_articles,
     compose_answer,
+    compose_answers,
     compose_status,
     list_laws,
     quote_articles,
@@ -394,3 +396,46 @@ def test_local_note_only_when_not_activated(kb: KnowledgeBase, status: str, lang
 def test_application_received_shows_the_date(kb: KnowledgeBase, language: str) -> None:
     text = _status(kb, "application_received", language, applied_on="2025-09-01")
     assert "2025-09-01" in text
+
+
+# --- several questions in one message ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_one_topic_through_compose_answers_is_compose_answer(kb: KnowledgeBase, language: str) -> None:
+    assert compose_answers(kb, ["ask_password"], language, "北京市") == compose_answer(
+        kb, "ask_password", language, "北京市"
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_several_topics_each_under_its_heading_then_one_legal_line(kb: KnowledgeBase, language: str) -> None:
+    topics = ["ask_activation_fee", "ask_how_to_activate", "ask_password"]
+    messages = compose_answers(kb, topics, language, None)
+    assert len(messages) == len(topics) + 1
+    for number, (message, topic) in enumerate(zip(messages, topics, strict=False), start=1):
+        heading = kb.phrase("question_heading", language, number=str(number), topic=kb.topics[topic]["title"][language])
+        assert message.startswith(heading)
+        assert kb.topics[topic]["answer"][language].strip() in message
+    invite = kb.phrase("region_invite", language)
+    assert sum(m.count(invite) for m in messages) == 1 and invite in messages[-2]
+    assert messages[-1] == cite_articles(kb, topics, language)
+    for topic in topics:
+        assert cite_articles(kb, topic, language)  # each topic's own line is part of the combined one
+        for ref in kb.topics[topic]["legal_basis"]:
+            assert kb.articles[ref][1]["number"][language] in messages[-1]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_combined_legal_line_names_each_article_once(kb: KnowledgeBase, language: str) -> None:
+    shared = [t for t in kb.topics if "card-measures-3" in kb.topics[t]["legal_basis"]][:2]
+    assert len(shared) == 2
+    line = cite_articles(kb, shared, language)
+    number = kb.articles["card-measures-3"][1]["number"][language]
+    assert line.count(number) == 1
+
+
+def test_with_a_region_no_invitation(kb: KnowledgeBase) -> None:
+    messages = compose_answers(kb, ["ask_how_to_activate", "ask_required_documents"], "zh", "揭阳市")
+    assert not any(kb.phrase("region_invite", "zh") in m for m in messages)
+    assert any("揭阳" in m for m in messages[:-1])

@@ -292,3 +292,38 @@ def test_registry_down_says_so_and_the_conversation_goes_on(stack_without_regist
     assert reply == kb.phrase("lookup_unavailable", "zh")
     reply = texts(stack_without_registry.say("社保卡在哪里激活", sender))
     assert kb.topics["ask_how_to_activate"]["answer"]["zh"].splitlines()[0] in reply
+
+
+# --- several questions at once, traditional characters -------------------------------------------------
+
+
+def _first_line(kb, topic: str, language: str) -> str:
+    return kb.topics[topic]["answer"][language].strip().splitlines()[0]
+
+
+def test_two_questions_in_chinese_get_both_answers_in_order_for_the_city(stack, kb):
+    sender = new_sender()
+    reply = texts(stack.say("我在揭阳，社保卡怎么激活？要带什么？", sender))
+    how, documents = _first_line(kb, "ask_how_to_activate", "zh"), _first_line(kb, "ask_required_documents", "zh")
+    assert how in reply and documents in reply and reply.index(how) < reply.index(documents)
+    assert kb.notes_for("揭阳市", "ask_how_to_activate")[0]["zh"] in reply  # the city applies to both
+    assert reply.count("⚖") == 1
+    legal = texts(stack.say("有什么法律依据", sender))
+    for topic in ("ask_how_to_activate", "ask_required_documents"):
+        assert kb.topics[topic]["title"]["zh"] in legal
+
+
+def test_two_questions_in_english_get_both_answers(stack, kb):
+    reply = texts(stack.say("How do I activate my card? What documents do I need to bring?"))
+    how, documents = _first_line(kb, "ask_how_to_activate", "en"), _first_line(kb, "ask_required_documents", "en")
+    assert how in reply and documents in reply and reply.index(how) < reply.index(documents)
+    assert is_english(reply)
+
+
+def test_a_question_in_traditional_characters_is_answered_in_them(stack, kb):
+    from core.language import to_traditional
+
+    reply = texts(stack.say("激活需要帶什麼證件？"))
+    line = _first_line(kb, "ask_required_documents", "zh")
+    assert to_traditional(line) in reply
+    assert to_traditional(line) != line and line not in reply

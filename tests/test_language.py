@@ -100,3 +100,30 @@ def test_request_and_script_can_disagree() -> None:
     assert requested_language("切换成英语") == "en"
     assert detect_language("answer in Chinese") == "en"
     assert requested_language("answer in Chinese") == "zh"
+
+
+# --- traditional characters -------------------------------------------------------------------------
+
+from core.language import to_simplified, to_traditional, writes_traditional  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["激活需要帶什麼證件？", "社保卡丟失怎麼辦", "臺灣居民怎麼辦社保卡", "我在香港，社會保障卡要去哪裡啟用？"],
+)
+def test_traditional_writing_is_recognised_and_simplified(text: str) -> None:
+    assert writes_traditional(text)
+    simplified = to_simplified(text)
+    assert simplified != text and not writes_traditional(simplified)
+
+
+@pytest.mark.parametrize("text", ["社保卡怎么激活", "效果显著吗", "How do I activate it?", "12333", ""])
+def test_simplified_or_no_chinese_is_not_traditional(text: str) -> None:
+    assert not writes_traditional(text)
+    assert to_simplified(text) == text
+
+
+def test_answers_convert_to_traditional_and_leave_latin_alone() -> None:
+    assert to_traditional("社保卡怎么激活？要带身份证原件。") == "社保卡怎麼激活？要帶身份證原件。"
+    assert to_traditional("Call 12333, https://si.12333.gov.cn") == "Call 12333, https://si.12333.gov.cn"
+    assert to_simplified("激活需要帶什麼證件？") == "激活需要带什么证件？"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,12 +26,9 @@ def _custom_components() -> list[type]:
 
 
 def _makefile_model_code() -> set[str]:
-    line = next(row for row in (ROOT / "Makefile").read_text().splitlines() if row.startswith("MODEL_CODE :="))
-    value = line.split(":=", 1)[1]
-    files = {
-        str(p.relative_to(ROOT)) for pattern in re.findall(r"\$\(wildcard ([^)]+)\)", value) for p in ROOT.glob(pattern)
-    }
-    return files | set(re.sub(r"\$\(wildcard [^)]+\)", " ", value).split())
+    """The files whose change makes `make` retrain, as make itself expands them."""
+    output = subprocess.run(["make", "-s", "print-MODEL_CODE"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return set(output.stdout.split())
 
 
 def test_every_custom_component_fingerprints_its_code() -> None:

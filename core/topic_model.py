@@ -1,0 +1,189 @@
+"""Which topic a question asks, and which topics a message of two or three questions asks.
+
+Works on token lemmas (what the NLU pipeline's tokenizer and `components.feature_lemmas` make of a
+message: places and ID numbers already replaced by placeholders, English words stemmed), so it has no
+Rasa imports; `components.topic_classifier` is its Rasa glue and `scripts/compare_classifiers.py`
+measures the alternatives on the same lemmas.
+
+The model: word 1–2-grams and character 1–4-grams inside words, sublinear TF-IDF over both, and a
+class-balanced logistic regression (what Rasa's CountVectorsFeaturizer ×2 + our earlier TF-IDF
+classifier computed, in one sklearn Pipeline, so a clause can be classified on its own).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+MAX_QUESTIONS = 3  # a message's topics answered in one turn, at most
+# Types in the persisted Pipeline beyond skops' default trust (TF-IDF keeps its idf sparse).
+TRUSTED_TYPES = ["scipy.sparse._csr.csr_matrix", "scipy.sparse._dia.dia_matrix"]
+
+# A question ends at one of these; a clause may also start at a connective ("还有", "另外", "and what").
+QUESTION_END = frozenset("？?。！!；;")
+COMMAS = frozenset("，,、")
+_CONNECTIVES = frozenset({"还有", "另外", "顺便", "and"})
+# "and" only starts a new question when a question word (stemmed) follows it ("… and what do I bring").
+_QUESTION_WORDS = frozenset({"what", "how", "where", "when", "which", "whi", "can", "do", "doe", "is", "should"})
+_MIN_CLAUSE_CHARS = 3  # "要带啥" is a question; "好的" is not
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """An intent and the model's confidence in it."""
+
+    intent: str
+    confidence: float
+
+
+GAP = "；"  # stands for white space between two Chinese words (titles often separate questions so)
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def lemmas_with_gaps(text: str, tokens: Sequence[tuple[str, int, int]]) -> tuple[list[str], list[int | None]]:
+    """The lemmas of (lemma, start, end) tokens, with GAP where white space separates two tokens that
+    end and start with a Chinese character ("补办流程一览 需要多少钱?"), and for each lemma the
+    index of its token (None for a GAP)."""
+    lemmas: list[str] = []
+    origin: list[int | None] = []
+    for index, (lemma, start, _end) in enumerate(tokens):
+        if index:
+            previous_end = tokens[index - 1][2]
+            between = text[previous_end:start]
+            if between and not between.strip() and _is_han(text, start) and _is_han(text, previous_end - 1):
+                lemmas.append(GAP)
+                origin.append(None)
+        lemmas.append(lemma)
+        origin.append(index)
+    return lemmas, origin
+
+
+def _is_han(text: str, position: int) -> bool:
+    return 0 <= position < len(text) and bool(_HAN.match(text[position]))
+
+
+def lemma_document(lemmas: Sequence[str]) -> str:
+    """The text the vectorisers read: lemmas joined by spaces, lower-cased."""
+    return " ".join(lemma.lower() for lemma in lemmas if lemma.strip())
+
+
+def split_clauses(lemmas: Sequence[str], split_on_commas: bool = False) -> list[list[int]]:
+    """The message cut into clauses, as lists of lemma positions: at question marks and full stops
+    (and commas, if asked), and before a connective ("还有", "另外", "and what …"); the marks
+    themselves belong to no clause.
+
+    A piece too short to be a question (under three characters of words) stays with its neighbour,
+    so "我在揭阳，社保卡怎么激活？要带什么？" gives the positions of "我在揭阳，社保卡怎么激活" and
+    of "要带什么".
+    """
+    ends = QUESTION_END | COMMAS if split_on_commas else QUESTION_END
+    clauses: list[list[int]] = []
+    current: list[int] = []
+    for index, lemma in enumerate(lemmas):
+        word = lemma.lower()
+        following = lemmas[index + 1].lower() if index + 1 < len(lemmas) else ""
+        starts_clause = word in _CONNECTIVES and (word != "and" or following in _QUESTION_WORDS)
+        if (starts_clause or word in ends) and _long_enough([lemmas[i] for i in current]):
+            clauses.append(current)
+            current = []
+        if word not in ends:
+            current.append(index)
+    if current:
+        if _long_enough([lemmas[i] for i in current]) or not clauses:
+            clauses.append(current)
+        else:
+            clauses[-1] = clauses[-1] + current
+    return clauses
+
+
+def _long_enough(lemmas: Sequence[str]) -> bool:
+    return sum(len(re.sub(r"\W", "", lemma)) for lemma in lemmas) >= _MIN_CLAUSE_CHARS
+
+
+class TopicModel:
+    """TF-IDF over word and character n-grams of lemmas, then an estimator with `predict_proba`."""
+
+    def __init__(self, C: float = 10.0, max_iter: int = 1000, random_state: int = 42) -> None:
+        self.pipeline = Pipeline(
+            [
+                (
+                    "counts",
+                    FeatureUnion(
+                        [
+                            ("words", CountVectorizer(token_pattern=r"(?u)\b\w+\b", ngram_range=(1, 2))),
+                            ("chars", CountVectorizer(analyzer="char_wb", ngram_range=(1, 4))),
+                        ]
+                    ),
+                ),
+                ("tfidf", TfidfTransformer(sublinear_tf=True)),
+                (
+                    "classifier",
+                    LogisticRegression(C=C, max_iter=max_iter, class_weight="balanced", random_state=random_state),
+                ),
+            ]
+        )
+
+    @classmethod
+    def with_estimator(cls, estimator: Any) -> TopicModel:
+        """The same features in front of another estimator (for comparisons)."""
+        model = cls()
+        model.pipeline.steps[-1] = ("classifier", estimator)
+        return model
+
+    @property
+    def intents(self) -> list[str]:
+        return [str(label) for label in self.pipeline.classes_]
+
+    def fit(self, documents: Sequence[str], intents: Sequence[str]) -> TopicModel:
+        self.pipeline.fit(list(documents), list(intents))
+        return self
+
+    def rank(self, documents: Sequence[str]) -> list[list[Ranked]]:
+        """For each document, every intent with its probability, most likely first."""
+        if not documents:
+            return []
+        probabilities = self.pipeline.predict_proba(list(documents))
+        labels = self.intents
+        return [[Ranked(labels[i], float(row[i])) for i in np.argsort(-row, kind="stable")] for row in probabilities]
+
+    def save(self, path: Path) -> None:
+        sio.dump(self.pipeline, path)
+
+    @classmethod
+    def load(cls, path: Path) -> TopicModel:
+        """Load a saved model; types beyond the expected ones are refused, not trusted."""
+        untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+        if untrusted:
+            raise ValueError(f"{path} holds types not trusted for loading: {sorted(untrusted)}")
+        model = cls()
+        model.pipeline = sio.load(path, trusted=TRUSTED_TYPES)
+        return model
+
+
+def message_topics(
+    whole: list[Ranked],
+    clauses: list[list[Ranked]],
+    topics: frozenset[str] | set[str],
+    min_confidence: float,
+) -> list[Ranked]:
+    """The topics a message asks, in order: one per clause whose best guess is a topic held with at
+    least `min_confidence`, without repeats, at most MAX_QUESTIONS. Fewer than two such clauses
+    means one question: then the whole message's best guess alone (what a single question gets)."""
+    asked: list[Ranked] = []
+    for ranking in clauses:
+        best = ranking[0] if ranking else None
+        if best and best.intent in topics and best.confidence >= min_confidence:
+            if best.intent not in {r.intent for r in asked}:
+                asked.append(best)
+    if len(asked) >= 2:
+        return asked[:MAX_QUESTIONS]
+    return whole[:1]

@@ -1,0 +1,182 @@
+"""Compare intent classifiers on the real-question test sets, on the same token lemmas the assistant's
+pipeline makes (input cleaning → jieba tokens → region and ID placeholders → English stems).
+
+Usage: python scripts/compare_classifiers.py [--real tests/nlu_real] [--holdout tests/nlu_holdout]
+(what `make compare-classifiers` runs). Prints, for each variant and language, top-1 accuracy on the
+real questions (a multi-question message counts right when all its topics are found; the fallback
+counts wrong) and on the held-out split, with the fallback threshold of config.yml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import yaml  # noqa: E402
+from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
+from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
+from sklearn.svm import LinearSVC  # noqa: E402
+
+from core.knowledge import topic_names  # noqa: E402
+from core.topic_model import (  # noqa: E402
+    Ranked,
+    TopicModel,
+    lemma_document,
+    lemmas_with_gaps,
+    message_topics,
+    split_clauses,
+)
+
+
+def lemma_pipeline() -> Callable[[list[str]], list[list[str]]]:
+    """The pipeline's steps up to the lemmas, as config.yml configures them, for a list of texts."""
+    from rasa.nlu.tokenizers.spacy_tokenizer import SpacyTokenizer
+    from rasa.nlu.utils.spacy_utils import SpacyNLP
+    from rasa.shared.nlu.constants import TEXT
+    from rasa.shared.nlu.training_data.message import Message
+
+    from components.feature_lemmas import FeatureLemmas
+    from components.input_guard import InputCleaner
+    from components.region_entities import RegionEntityExtractor
+
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    spacy_path = next(step["model"] for step in config["pipeline"] if step["name"] == "SpacyNLP")
+    spacy_nlp = SpacyNLP(SpacyNLP.load_model(str(ROOT / spacy_path)), SpacyNLP.get_default_config())
+    model = spacy_nlp.provide()
+    tokenizer = SpacyTokenizer({**SpacyTokenizer.get_default_config()})
+    cleaner, regions, lemmas = InputCleaner(), RegionEntityExtractor(), FeatureLemmas()
+
+    def run(texts: list[str]) -> list[list[str]]:
+        messages = cleaner.process([Message(data={TEXT: text}) for text in texts])
+        messages = spacy_nlp.process(messages, model)
+        messages = tokenizer.process(messages)
+        messages = lemmas.process(regions.process(messages, model))
+        return [
+            lemmas_with_gaps(m.get(TEXT) or "", [(t.lemma, t.start, t.end) for t in m.get("text_tokens") or []])[0]
+            for m in messages
+        ]
+
+    return run
+
+
+def load_examples(path: Path) -> list[tuple[str, str]]:
+    """(text, intent) pairs of a Rasa NLU YAML file or folder; multi-question intents keep their '+'."""
+    files = sorted(path.rglob("*.yml")) if path.is_dir() else [path]
+    pairs = []
+    for file in files:
+        for block in (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("nlu", []):
+            if "intent" not in block:
+                continue
+            for line in str(block.get("examples", "")).splitlines():
+                text = line.strip()[2:].strip() if line.strip().startswith("- ") else ""
+                if text:
+                    pairs.append((text, block["intent"]))
+    return pairs
+
+
+def fallback_settings() -> tuple[float, float]:
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    step = next(s for s in config["pipeline"] if s["name"] == "FallbackClassifier")
+    return float(step["threshold"]), float(step["ambiguity_threshold"])
+
+
+def answered_topics(
+    model: TopicModel, lemmas: list[str], topics: frozenset[str], min_clause: float, commas: bool
+) -> tuple[list[str], bool]:
+    """What the assistant would answer: the topics, and whether the fallback would refuse instead."""
+    threshold, ambiguity = fallback_settings()
+    whole = model.rank([lemma_document(lemmas)])[0]
+    clauses = split_clauses(lemmas, commas)
+    clause_ranks = model.rank([lemma_document([lemmas[i] for i in c]) for c in clauses]) if len(clauses) > 1 else []
+    asked = message_topics(whole, clause_ranks, topics, min_clause)
+    top: Ranked = asked[0]
+    second = next((r.confidence for r in whole if r.intent != top.intent), 0.0)
+    refused = top.confidence < threshold or top.confidence - second < ambiguity
+    return [r.intent for r in asked], refused
+
+
+def score(
+    model: TopicModel,
+    test: list[tuple[list[str], str]],
+    topics: frozenset[str],
+    min_clause: float = 0.5,
+    commas: bool = False,
+) -> dict[str, float]:
+    right = right_classifier = over = 0
+    for lemmas, gold in test:
+        asked, refused = answered_topics(model, lemmas, topics, min_clause, commas)
+        wanted = gold.split("+")
+        found = all(w in asked for w in wanted) if len(wanted) > 1 else asked[0] == gold
+        right_classifier += found
+        right += found and not refused
+        over += len(wanted) == 1 and len(asked) > 1
+    n = max(1, len(test))
+    return {"accuracy": right / n, "classifier": right_classifier / n, "split_single": over / n}
+
+
+def variants() -> dict[str, Callable[[], TopicModel]]:
+    return {
+        "logreg C=10 (current)": lambda: TopicModel(C=10.0),
+        "logreg C=3": lambda: TopicModel(C=3.0),
+        "logreg C=30": lambda: TopicModel(C=30.0),
+        "linear SVM (calibrated)": lambda: TopicModel.with_estimator(
+            CalibratedClassifierCV(LinearSVC(C=0.5, class_weight="balanced"), cv=3)
+        ),
+        "SGD modified-huber": lambda: TopicModel.with_estimator(
+            SGDClassifier(loss="modified_huber", alpha=1e-5, class_weight="balanced", random_state=42, max_iter=50)
+        ),
+        "logreg C=10, no class weights": lambda: TopicModel.with_estimator(LogisticRegression(C=10.0, max_iter=1000)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", default=str(ROOT / "tests" / "nlu_real"))
+    parser.add_argument("--holdout", default=str(ROOT / "tests" / "nlu_holdout"))
+    parser.add_argument("--only", help="run only the variants whose name contains this")
+    parser.add_argument("--clause-sweep", action="store_true", help="also sweep the clause settings")
+    args = parser.parse_args()
+
+    to_lemmas = lemma_pipeline()
+    topics = topic_names()
+    train = load_examples(ROOT / "data" / "nlu")
+    train_docs = [lemma_document(lemmas) for lemmas in to_lemmas([t for t, _ in train])]
+    labels = [intent for _, intent in train]
+    sets: dict[str, list[tuple[list[str], str]]] = {}
+    for name, folder in (("real", Path(args.real)), ("held-out", Path(args.holdout))):
+        for path in sorted(folder.glob("*.yml")):
+            pairs = load_examples(path)
+            sets[f"{name} {path.stem}"] = list(
+                zip(to_lemmas([t for t, _ in pairs]), [i for _, i in pairs], strict=True)
+            )
+    print("variant".ljust(34) + "".join(f"{name:>16}" for name in sets) + "   train s")
+    for label, make in variants().items():
+        if args.only and args.only not in label:
+            continue
+        started = time.monotonic()
+        model = make().fit(train_docs, labels)
+        seconds = time.monotonic() - started
+        cells = [score(model, test, topics)["accuracy"] for test in sets.values()]
+        print(label.ljust(34) + "".join(f"{c:>16.3f}" for c in cells) + f"{seconds:>10.1f}")
+        if args.clause_sweep:
+            for commas in (False, True):
+                for min_clause in (0.3, 0.4, 0.5, 0.6, 0.7):
+                    results: list[dict[str, Any]] = [score(model, t, topics, min_clause, commas) for t in sets.values()]
+                    print(
+                        f"    commas={commas!s:<5} min_clause={min_clause:.1f} "
+                        + " ".join(f"{r['accuracy']:.3f}/{r['split_single']:.3f}" for r in results)
+                    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
