@@ -144,7 +144,7 @@ class TopicModel:
         return [str(label) for label in self.pipeline.classes_]
 
     def fit(self, documents: Sequence[str], intents: Sequence[str]) -> TopicModel:
-        self.pipeline.fit(list(documents), list(intents))
+        self.pipeline.fit(list(documents), np.asarray(intents))
         return self
 
     def rank(self, documents: Sequence[str]) -> list[list[Ranked]]:

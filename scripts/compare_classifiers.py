@@ -83,10 +83,20 @@ def load_examples(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def fallback_settings() -> tuple[float, float]:
+def pipeline_step(name: str) -> dict[str, Any]:
+    """A step's settings in config.yml (matched by the end of its name)."""
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
-    step = next(s for s in config["pipeline"] if s["name"] == "FallbackClassifier")
+    return next(step for step in config["pipeline"] if step["name"].endswith(name))
+
+
+def fallback_settings() -> tuple[float, float]:
+    step = pipeline_step("FallbackClassifier")
     return float(step["threshold"]), float(step["ambiguity_threshold"])
+
+
+def clause_settings() -> tuple[float, bool]:
+    step = pipeline_step("TopicClassifier")
+    return float(step.get("min_clause_confidence", 0.3)), bool(step.get("split_on_commas", False))
 
 
 def answered_topics(
@@ -108,9 +118,12 @@ def score(
     model: TopicModel,
     test: list[tuple[list[str], str]],
     topics: frozenset[str],
-    min_clause: float = 0.5,
-    commas: bool = False,
+    min_clause: float | None = None,
+    commas: bool | None = None,
 ) -> dict[str, float]:
+    configured_min_clause, configured_commas = clause_settings()
+    min_clause = configured_min_clause if min_clause is None else min_clause
+    commas = configured_commas if commas is None else commas
     right = right_classifier = over = 0
     for lemmas, gold in test:
         asked, refused = answered_topics(model, lemmas, topics, min_clause, commas)
