@@ -327,3 +327,41 @@ def test_a_question_in_traditional_characters_is_answered_in_them(stack, kb):
     line = _first_line(kb, "ask_required_documents", "zh")
     assert to_traditional(line) in reply
     assert to_traditional(line) != line and line not in reply
+
+
+# --- malformed requests get 400 with a reason, never silence ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"sender": "x", "message": 42}, '"message" must be a string'),
+        ({"sender": "x", "message": None}, '"message" must be a string'),
+        ({"sender": "x"}, '"message" must be a string'),
+        ({"message": "你好"}, '"sender" must be a non-empty string'),
+        ({"sender": ["a"], "message": "你好"}, '"sender" must be a non-empty string'),
+        ({"sender": "x" * 300, "message": "你好"}, '"sender" is longer than 256'),
+        ({"sender": "x", "message": "问" * 20_001}, '"message" is longer than 20000'),
+        (["not", "an", "object"], "the body must be a JSON object"),
+    ],
+)
+def test_malformed_rest_bodies_get_400_with_the_reason(stack, body, reason):
+    import requests
+
+    response = requests.post(f"{stack.rasa_url}/webhooks/rest/webhook", json=body, timeout=30)
+    assert response.status_code == 400
+    assert reason in response.json()["message"]
+
+
+def test_a_body_that_is_not_json_gets_400(stack):
+    import requests
+
+    response = requests.post(
+        f"{stack.rasa_url}/webhooks/rest/webhook",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    # and the assistant still answers the next well-formed message
+    assert texts(stack.say("你好"))
