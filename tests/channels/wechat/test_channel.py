@@ -15,7 +15,7 @@ import socket
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import aiohttp
 import pytest
@@ -586,21 +586,9 @@ def test_credentials_yml_loads_through_rasa(tmp_path: Any, monkeypatch: Any, tok
 
 
 @pytest.mark.asyncio
-async def test_duplicate_msgid_with_redis_dedup(api: WeChatApiStandIn) -> None:
-    import os
-
-    import redis.asyncio as aioredis
-
-    url = "redis://127.0.0.1:6379/0"
-    probe = aioredis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        await probe.ping()
-    except Exception as exc:
-        await probe.close()
-        if os.environ.get("REQUIRE_REDIS"):
-            pytest.fail(f"REQUIRE_REDIS is set but Redis at {url} is unreachable: {exc!r}")
-        pytest.skip(f"Redis at {url} unreachable")
-    channel = make_channel(api.base, redis_url=url)
+async def test_duplicate_msgid_with_redis_dedup(api: WeChatApiStandIn, redis_client: Tuple[Any, str]) -> None:
+    probe, _ = redis_client  # skips, or fails under REQUIRE_REDIS, when Redis is unreachable
+    channel = make_channel(api.base, redis_url=REDIS_URL)
     assert type(channel.store).__name__ == "RedisStore"
     assert channel.api_client.store is channel.store  # the access token is shared there too
     agent = StubAgent()
@@ -616,7 +604,6 @@ async def test_duplicate_msgid_with_redis_dedup(api: WeChatApiStandIn) -> None:
     finally:
         await stop(server)
         await channel.store.close()
-        await probe.close()
     assert fields_of(first[1])["Content"] == "echo: redis"
     assert second[:2] == (200, SUCCESS)
     assert len(agent.calls) == 1
