@@ -23,9 +23,11 @@ from core.language import (
     requested_language,
     to_traditional,
 )
+from core.log_privacy import install as install_log_privacy
 from core.regions import display_name, find_region
 from core.text_input import clean_text, has_words
 
+install_log_privacy()  # no ID number or typed text in this process's log lines either
 KB = knowledge()  # validate at start-up: fail loudly, not in the middle of a conversation
 
 

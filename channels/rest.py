@@ -2,16 +2,23 @@
 
 Rasa's `RestInput` answers a body whose `message` is not a string (or a body that is not a JSON
 object) with `[]` or a server error: to the sender that is silence. This channel keeps its name
-and URL (`POST /webhooks/rest/webhook`) and checks the body first. Configured in credentials.yml.
+and URL (`POST /webhooks/rest/webhook`) and checks the body first; and when handling a message
+fails (a store down) it answers with the "service busy" phrase. Configured in credentials.yml.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
+from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
+from sanic import Blueprint
 from sanic.exceptions import InvalidUsage
 from sanic.request import Request
+
+from channels import resilience
+
+resilience.install()
 
 MAX_SENDER_CHARS = 256
 MAX_MESSAGE_CHARS = 20_000  # far above any question (the pipeline reads the first 1,000)
@@ -28,11 +35,15 @@ def _body(request: Request) -> Dict[Text, Any]:
 
 
 class ValidatedRestInput(RestInput):
-    """`RestInput` whose sender and message must be strings of sensible length (else 400)."""
+    """`RestInput` whose sender and message must be strings of sensible length (else 400), and whose
+    sender is told the service is busy when handling the message fails (channels/resilience.py)."""
 
     @classmethod
     def name(cls) -> Text:
         return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        return super().blueprint(resilience.guard_message_handler(on_new_message))
 
     async def _extract_sender(self, req: Request) -> Optional[Text]:
         sender = _body(req).get("sender")

@@ -17,6 +17,10 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput
 from sanic import Blueprint
 
+from channels import resilience
+
+resilience.install()  # log redaction and the action-server timeout in the Rasa server process
+
 
 class SessionSocketIOInput(SocketIOInput):
     """SocketIOInput whose session_request handler awaits `enter_room`."""

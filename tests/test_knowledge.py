@@ -60,6 +60,7 @@ USED_PHRASES = (
         "wechat_welcome",
         "wechat_unsupported",
         "wechat_error",
+        "service_busy",
     }
     | {f"id_problem_{p}" for p in ("length", "characters", "region_code", "birth_date", "check_digit")}
 )

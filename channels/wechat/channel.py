@@ -25,6 +25,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels import resilience
 from channels.wechat.api import DEFAULT_API_BASE_URL, WeChatApiClient, WeChatApiError
 from channels.wechat.crypto import (
     AppIdMismatch,
@@ -46,6 +47,8 @@ from channels.wechat.messages import (
 )
 from channels.wechat.storage import DEFAULT_MAX_SIZE, MemoryStore, RedisStore, SharedStore
 from core.knowledge import knowledge
+
+resilience.install()  # log redaction and the action-server timeout in the Rasa server process
 
 logger = logging.getLogger(__name__)
 
