@@ -40,6 +40,19 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def follow_event(event: dict[str, Any], state: RedactionState) -> None:
+    """Update `state` for an event without redacting it (for events already stored)."""
+    kind = event.get("event")
+    if kind == "slot" and event.get("name") == "requested_slot":
+        state.requested_slot = event.get("value")
+    elif kind == "active_loop":
+        state.active_loop = event.get("name")
+        if state.active_loop is None:
+            state.requested_slot = None
+    elif kind == "restart" or kind == "session_started":
+        state.active_loop = state.requested_slot = None
+
+
 def redact_event(event: dict[str, Any], state: RedactionState) -> dict[str, Any]:
     """A copy of `event` safe to store; `state` is updated to follow the conversation."""
     kind = event.get("event")
@@ -55,12 +68,5 @@ def redact_event(event: dict[str, Any], state: RedactionState) -> dict[str, Any]
         name, value = data.get("name"), data.get("value")
         if name in PRIVATE_SLOTS and value is not None and not _DIGEST.match(str(value)):
             data["value"] = REDACTED
-        if name == "requested_slot":
-            state.requested_slot = value
-    elif kind == "active_loop":
-        state.active_loop = data.get("name")
-        if state.active_loop is None:
-            state.requested_slot = None
-    elif kind == "restart" or kind == "session_started":
-        state.active_loop = state.requested_slot = None
+    follow_event(event, state)
     return _scrub(data)

@@ -10,7 +10,7 @@ import pytest
 
 from core.card_registry import hash_id_number, hash_name
 from core.identity import mask_id_number, mask_name
-from core.redaction import LOOKUP_FORM, PRIVATE_SLOTS, REDACTED, RedactionState, redact_event
+from core.redaction import LOOKUP_FORM, PRIVATE_SLOTS, REDACTED, RedactionState, follow_event, redact_event
 
 ID_NUMBER = "11010519491231002X"
 NAME = "张三"
@@ -266,3 +266,14 @@ def test_private_slot_values_other_than_digests_are_redacted() -> None:
     assert redact_event(slot("id_digest", ID_DIGEST.upper()), state)["value"] == REDACTED  # not our digest form
     assert redact_event(slot("name_digest", None), state)["value"] is None
     assert redact_event(slot("name_digest", NAME_DIGEST), state)["value"] == NAME_DIGEST
+
+
+def test_following_stored_events_gives_the_state_redacting_them_would() -> None:
+    # The tracker store only follows the events it stored already; the state must not differ.
+    events = lookup_conversation()
+    for cut in range(len(events) + 1):
+        followed, redacted = RedactionState(), RedactionState()
+        for event in events[:cut]:
+            follow_event(event, followed)
+            redact_event(event, redacted)
+        assert followed == redacted, cut

@@ -26,7 +26,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.engine import make_url
 
-from core.redaction import RedactionState, redact_event
+from core.redaction import RedactionState, follow_event, redact_event
 
 logger = logging.getLogger(__name__)
 URL_ENV = "TRACKER_STORE_URL"
@@ -79,9 +79,10 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
             stored = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False).count()
             state = RedactionState()
             for index, event in enumerate(tracker.events):
-                data = redact_event(event.as_dict(), state)  # every event, to follow the form state
                 if index < stored:
+                    follow_event(event.as_dict(), state)  # stored already: only the form state matters
                     continue
+                data = redact_event(event.as_dict(), state)
                 session.add(
                     self.SQLEvent(
                         sender_id=tracker.sender_id,
