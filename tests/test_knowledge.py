@@ -454,3 +454,34 @@ def test_a_region_note_source_must_be_a_public_web_address(kb_copy: Path) -> Non
     _edit_yaml(path, lambda data: data["regions"][0]["notes"][0].update(source="shared/seeds/x.txt"))
     with pytest.raises(KnowledgeError, match="key 'regions/0/notes/0/source'"):
         load_knowledge(kb_copy)
+
+
+# --- the audit's wrong facts must not come back -------------------------------------------------------
+
+
+def _national_texts(kb: KnowledgeBase) -> list[str]:
+    """Every text that speaks for the whole country: topic answers and card-status explanations (a
+    region note may rightly say what one bank allows there)."""
+    texts = [t["answer"][language] for t in kb.topics.values() for language in LANGUAGES]
+    for entry in kb.card_status.values():
+        texts += [entry[language] for language in LANGUAGES] + [entry["next"][language] for language in LANGUAGES]
+    return texts
+
+
+def test_no_national_answer_says_any_branch_in_china_activates_the_card(kb: KnowledgeBase) -> None:
+    # Only one reprinted page said so; the rule is usually a branch of the card's bank in the issuing
+    # city, with some banks accepting others.
+    wrong = re.compile(
+        r"全国任一.{0,4}网点|任一网点激活"
+        r"|any (?:of its )?branch(?:es)? (?:of that bank )?in China|any outlet of the bank",
+        re.IGNORECASE,
+    )
+    offending = [text for text in _national_texts(kb) if wrong.search(text)]
+    assert not offending
+
+
+def test_the_hangzhou_fee_is_not_stated_as_twenty_yuan(kb: KnowledgeBase) -> None:
+    # An SEO page's "20 yuan offline" was shown as Hangzhou's fee; the figure is not confirmed.
+    for note in kb.notes_for("杭州市", "ask_activation_fee"):
+        assert not re.search(r"补办20元|现场补办20|costs? .{0,30}20 yuan at", note["zh"] + note["en"])
+        assert "96225" in note["zh"] and "96225" in note["en"]
