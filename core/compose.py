@@ -101,6 +101,10 @@ def answer_parts(kb: KnowledgeBase, topic: str, language: str, region: str | Non
     variations = [] if has_own_note else variation_lines(kb, topic, language)
     if variations:
         parts.append("\n".join(variations))
+    elif has_own_note and entry.get("variations") and entry["varies_by_region"]:
+        # The place's own rule is shown instead of other places', but it is still a local rule that
+        # conflicts with others: say so, so that it is not read as the national one.
+        parts.append(kb.phrase("local_rule_flag", language))
     if invite and entry["varies_by_region"] and not region:
         parts.append(kb.phrase("region_invite", language))
     return parts + hotlines

@@ -439,3 +439,23 @@ def test_with_a_region_no_invitation(kb: KnowledgeBase) -> None:
     messages = compose_answers(kb, ["ask_how_to_activate", "ask_required_documents"], "zh", "揭阳市")
     assert not any(kb.phrase("region_invite", "zh") in m for m in messages)
     assert any("揭阳" in m for m in messages[:-1])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_local_rule_that_conflicts_elsewhere_is_flagged_as_local(kb: KnowledgeBase, language: str) -> None:
+    # Dongguan's own deadline note and Guangdong's both show; the list of other places' rules does
+    # not, but the flag that this is no national rule stays (audit: a conflict must stay visible).
+    topic = "ask_activation_deadline"
+    assert kb.topics[topic]["variations"] and kb.notes_for("广东省", topic)
+    answer = compose_answer(kb, topic, language, "汕头市")[0]
+    assert kb.phrase("local_rule_flag", language) in answer
+    assert kb.phrase("variations_heading", language) not in answer
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_flag_where_the_topic_has_no_conflicting_rules(kb: KnowledgeBase, language: str) -> None:
+    for topic, entry in kb.topics.items():
+        if entry.get("variations"):
+            continue
+        for region in kb.regions:
+            assert kb.phrase("local_rule_flag", language) not in compose_answer(kb, topic, language, region)[0]
