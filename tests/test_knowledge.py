@@ -40,6 +40,7 @@ USED_PHRASES = (
     set(PHRASE_VALUES)
     | {
         "region_invite",
+        "local_rule_flag",
         "variations_heading",
         "variations_footer",
         "excerpt_mark",
@@ -482,6 +483,102 @@ def test_no_national_answer_says_any_branch_in_china_activates_the_card(kb: Know
 
 def test_the_hangzhou_fee_is_not_stated_as_twenty_yuan(kb: KnowledgeBase) -> None:
     # An SEO page's "20 yuan offline" was shown as Hangzhou's fee; the figure is not confirmed.
-    for note in kb.notes_for("杭州市", "ask_activation_fee"):
-        assert not re.search(r"补办20元|现场补办20|costs? .{0,30}20 yuan at", note["zh"] + note["en"])
+    hangzhou_variations = [
+        {"zh": v["rule"]["zh"], "en": v["rule"]["en"]}
+        for v in kb.topics["ask_activation_fee"].get("variations") or []
+        if "杭州" in v["where"]["zh"]
+    ]
+    for note in kb.notes_for("杭州市", "ask_activation_fee") + hangzhou_variations:
+        assert not re.search(
+            r"补办20元|现场补办20|costs? .{0,30}20 yuan at|20 yuan at a service", note["zh"] + note["en"]
+        )
         assert "96225" in note["zh"] and "96225" in note["en"]
+
+
+# --- the audit's misleading statements ----------------------------------------------------------------
+
+
+def _every_text(kb: KnowledgeBase) -> list[str]:
+    """Every text a person can be shown: national texts, legal notes and region notes."""
+    texts = _national_texts(kb)
+    for entry in kb.topics.values():
+        if entry.get("legal_note"):
+            texts += [entry["legal_note"][language] for language in LANGUAGES]
+    for region in kb.regions.values():
+        texts += [note[language] for note in region["notes"] for language in LANGUAGES]
+    return texts
+
+
+def test_direct_settlement_is_cited_to_article_29(kb: KnowledgeBase) -> None:
+    # Art. 2 only sets up the insurance schemes; Art. 29 is the one on direct settlement.
+    legal_basis = kb.topics["ask_after_activation"]["legal_basis"]
+    assert "sil-29" in legal_basis and "sil-2" not in legal_basis
+    law, article = kb.articles["sil-29"]
+    assert law["id"] == "social-insurance-law"
+    assert article["excerpt"] is False
+    assert "直接结算" in article["text"]["zh"] and "异地就医" in article["text"]["zh"]
+
+
+def test_scams_are_not_cited_to_the_confidentiality_article(kb: KnowledgeBase) -> None:
+    entry = kb.topics["ask_scam_warning"]
+    assert "sil-81" not in entry["legal_basis"]
+    # the schema wants one reference, so the note must say plainly that none covers scams
+    assert "没有" in entry["legal_note"]["zh"]
+    assert re.search(r"\bno national\b", entry["legal_note"]["en"], re.IGNORECASE)
+
+
+def test_no_text_says_consultation_is_free(kb: KnowledgeBase) -> None:
+    # Social Insurance Law Art. 74(4): checking and verifying one's records is free, not consultation.
+    wrong = re.compile(
+        r"免费(?:获得|提供)?咨询|咨询(?:服务)?(?:是|也是|都是)?免费|consultation,? (?:is )?free|free consultation"
+        r"|get consultation free|consultation free of charge",
+        re.IGNORECASE,
+    )
+    assert not [text for text in _every_text(kb) if wrong.search(text)]
+
+
+def test_the_guardian_age_is_not_a_flat_national_sixteen(kb: KnowledgeBase) -> None:
+    # "Under 16" is a common local rule; Beijing uses under 18.
+    for text in _national_texts(kb):
+        if re.search(r"16周岁", text):
+            assert "18周岁" in text, text
+        if re.search(r"\bunder 16\b", text):
+            assert "under 18" in text, text
+
+
+def test_article_16_is_quoted_whole_and_grounds_local_rules(kb: KnowledgeBase) -> None:
+    _, article = kb.articles["card-measures-16"]
+    assert article["excerpt"] is False
+    for phrase in ("应用管理规程", "使用范围", "使用期限", "挂失、补发程序", "（五）"):
+        assert phrase in article["text"]["zh"]
+    assert kb.topics["ask_regional_differences"]["legal_basis"][0] == "card-measures-16"
+
+
+def test_general_frame_citations_say_so(kb: KnowledgeBase) -> None:
+    # The short legal line cannot say "general frame", so the legal note must.
+    for topic in ("ask_activation_fee", "ask_required_documents", "ask_third_generation_card", "ask_password"):
+        note = kb.topics[topic]["legal_note"]
+        assert "总体框架" in note["zh"] or "总的框架" in note["zh"], topic
+        assert "general frame" in note["en"], topic
+    assert "没有关于电子社保卡的条文" in kb.topics["ask_electronic_card"]["legal_note"]["zh"]
+
+
+def test_card_production_is_not_said_to_take_weeks(kb: KnowledgeBase) -> None:
+    for status in ("application_received", "in_production"):
+        for language in LANGUAGES:
+            assert not re.search(r"数周|weeks", kb.card_status[status]["next"][language])
+
+
+def test_national_facts_are_not_filed_under_one_region(kb: KnowledgeBase) -> None:
+    # The 10-year validity is the bank function's everywhere; Yongkang's figures are not Jinhua's.
+    assert "10年" in kb.topics["ask_lost_or_replace_card"]["answer"]["zh"]
+    assert "10-year" in kb.topics["ask_lost_or_replace_card"]["answer"]["en"]
+    for region in kb.regions.values():
+        for note in region["notes"]:
+            assert "10年有效期" not in note["zh"] or region["region"] == "南京市"
+            assert "永康" not in note["zh"]
+
+
+def test_request_human_explains_local_12333_centres(kb: KnowledgeBase) -> None:
+    answer = kb.topics["request_human"]["answer"]
+    assert "区号" in answer["zh"] and "area code" in answer["en"]
