@@ -11,6 +11,9 @@ Every channel module of this project imports this and calls `install()`, so the 
   knowledge/service.yml in their language, once per turn, and for the next
   `ACTION_SERVER_RETRY_AFTER` seconds (default 10) calls fail fast instead of waiting again. The
   conversation goes on as soon as the action server answers again.
+- Rasa validates every action-server response with `jsonschema.validate`, which checks the schema
+  itself again on every call: profiled, that was most of the Rasa server's CPU per message. The
+  check now uses one validator built (and its schema checked) once; what is accepted is unchanged.
 - `guard_message_handler` wraps a channel's handler: if handling the message fails (tracker store
   or lock store down), the person gets the same phrase instead of nothing.
 """
@@ -92,6 +95,30 @@ def _guarded_run(original: Callable[..., Awaitable[List[Event]]]) -> Callable[..
     return run
 
 
+def _validate_with_one_validator() -> Callable[[Any, Any], bool]:
+    """RemoteAction._validate_action_result with the schema checked once, not on every response."""
+    from jsonschema import ValidationError
+    from jsonschema.validators import validator_for
+
+    schema = rasa_actions.RemoteAction.action_response_format_spec()
+    validator_class = validator_for(schema)
+    validator_class.check_schema(schema)
+    validator = validator_class(schema)
+
+    def validate(self: Any, result: Any) -> bool:
+        try:
+            validator.validate(result)
+            return True
+        except ValidationError as error:
+            error.message += (
+                ". Failed to validate Action server response from API, make sure your response from the "
+                "Action endpoint is valid."
+            )
+            raise error
+
+    return validate
+
+
 def _seconds(name: str, default: float) -> float:
     try:
         return float(os.environ.get(name) or default)
@@ -101,7 +128,8 @@ def _seconds(name: str, default: float) -> float:
 
 
 def install() -> None:
-    """Install the log redaction, the action-server timeout and the busy answer (idempotent)."""
+    """Install the log redaction, the action-server timeout, the busy answer and the one-validator
+    response check (idempotent)."""
     global _installed
     install_log_privacy()
     if _installed:
@@ -109,6 +137,7 @@ def install() -> None:
     rasa_actions.DEFAULT_REQUEST_TIMEOUT = _seconds(TIMEOUT_ENV, 4.0)  # read by RemoteAction.run
     _breaker.open_seconds = _seconds(RETRY_AFTER_ENV, 10.0)
     rasa_actions.RemoteAction.run = _guarded_run(rasa_actions.RemoteAction.run)
+    rasa_actions.RemoteAction._validate_action_result = _validate_with_one_validator()
     _installed = True
 
 

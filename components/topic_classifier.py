@@ -109,12 +109,11 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
         for message in messages:
             tokens = message.get(TOKENS_NAMES[TEXT]) or []
             lemmas, origin = self._lemmas(message)
-            whole = self._model.rank([lemma_document(lemmas)])[0]
             clauses = split_clauses(lemmas, self._config["split_on_commas"])
-            clause_ranks = self._model.rank([lemma_document([lemmas[i] for i in c]) for c in clauses])
-            asked = message_topics(
-                whole, clause_ranks if len(clauses) > 1 else [], self._topics, self._config["min_clause_confidence"]
-            )
+            documents = [lemma_document(lemmas)]
+            documents += [lemma_document([lemmas[i] for i in c]) for c in clauses] if len(clauses) > 1 else []
+            whole, *clause_ranks = self._model.rank(documents)  # one call: the whole and each clause
+            asked = message_topics(whole, clause_ranks, self._topics, self._config["min_clause_confidence"])
             self._set_intent(message, whole, asked)
             if len(asked) > 1:
                 spans: Dict[Text, List[int]] = {}

@@ -130,3 +130,14 @@ def test_a_failed_message_handler_answers_busy_in_the_language_of_the_message(kb
     collector = CollectingOutputChannel()
     asyncio.run(resilience.guard_message_handler(broken)(UserMessage("How do I activate?", collector, "s")))
     assert collector.messages == [{"recipient_id": "s", "text": kb.phrase("service_busy", "en")}]
+
+
+def test_action_responses_are_still_validated_by_rasas_schema() -> None:
+    from jsonschema import ValidationError
+
+    validate = resilience._validate_with_one_validator()
+    assert validate(None, {"events": [{"event": "slot", "name": "topic", "value": "x"}], "responses": []})
+    with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+        validate(None, {"events": [{"no_event_key": 1}], "responses": []})
+    with pytest.raises(ValidationError):
+        validate(None, {"events": "not a list"})
