@@ -22,11 +22,11 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 MODEL_CODE := $(wildcard components/*.py) $(addprefix core/,dialogue.py knowledge.py language.py regions.py text_input.py topic_model.py)
 TRAINING_INPUTS := config.yml domain.yml $(shell find data knowledge -type f -name '*.yml' 2>/dev/null) $(SPACY) $(MODEL_CODE)
 
-.PHONY: help setup run test train shell evaluate crossval compare-classifiers compare-policies lint typecheck validate test-stories pytest bench bench-train handbook clean
+.PHONY: help setup run run-cluster test-cluster test train shell evaluate crossval compare-classifiers compare-policies lint typecheck validate test-stories pytest bench bench-train handbook clean
 help:
 	@echo "make run       set up (venv, spaCy pipeline, registry, model) and start the assistant"
 	@echo "make test      set up and run every test (data validation, pytest, test stories)"
-	@echo "make train | shell | evaluate | crossval | compare-classifiers | compare-policies | lint | typecheck | bench | bench-train | handbook | clean"
+	@echo "make run-cluster | test-cluster | train | shell | evaluate | crossval | compare-classifiers | compare-policies | lint | typecheck | bench | bench-train | handbook | clean"
 
 $(STAMP): requirements.txt
 	@PY310="$$(scripts/find-python310)" && { [ -x $(PY) ] || "$$PY310" -m venv $(VENV); }
@@ -58,6 +58,15 @@ run: setup $(MODEL)
 	@echo "Starting: actions on :5055, Rasa on :5005 (REST: POST http://localhost:5005/webhooks/rest/webhook)"
 	@echo "Chat page: http://localhost:8080/   Staff reference desk: http://localhost:8080/staff   (Ctrl-C stops all)"
 	exec $(VENV)/bin/honcho start -f Procfile
+
+# Two Rasa servers and two action servers behind HAProxy on http://127.0.0.1:5000 (needs haproxy,
+# PostgreSQL and Redis; deploy/README.md). Ctrl-C stops them all.
+run-cluster: setup $(MODEL)
+	exec scripts/run-cluster
+
+# The cluster tests alone (make pytest runs them too; REQUIRE_CLUSTER=1 makes a missing piece fail).
+test-cluster: setup $(MODEL)
+	$(PY) -m pytest -q tests/cluster
 
 shell: setup $(MODEL)
 	@$(RASA) run actions --port 5055 --actions actions > var/actions-shell.log 2>&1 & pid=$$!; \
