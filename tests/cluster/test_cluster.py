@@ -246,6 +246,9 @@ def test_50_conversations_of_20_messages_over_both_servers(
 # --------------------------------------------------------------------------------------- failure
 
 
+WATCH_LAG = 5.0  # seconds StateWatch may notice a state change late
+
+
 class StateWatch:
     """Polls HAProxy's view of one server (every 0.5 s, until stopped) and notes when it changes."""
 
@@ -352,8 +355,10 @@ def test_killing_one_rasa_server_mid_load(
     )
     assert len(load.turns) == 500, "the load did not finish within its time"
     assert len(after_kill) >= 100
-    # Until the restarted server is back, the survivor answers everything.
-    while_down = [turn for turn in after_kill if up is None or turn.ended < up]
+    # Until the restarted server is back, the survivor answers everything. "Back" is when the watch
+    # saw it UP, polling every 0.5 s from a thread that shares the GIL with 50 load threads on a
+    # busy machine: it can see the change seconds late, so the last seconds before are left out.
+    while_down = [turn for turn in after_kill if up is None or turn.ended < up - WATCH_LAG]
     assert {turn.served_by for turn in while_down} == {survivor}
     assert not reply_problems(kb, load, plans)
     assert not tracker_problems(cluster, load, domain)
