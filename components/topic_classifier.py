@@ -32,7 +32,15 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from components.base import CodeFingerprint
 from core.dialogue import QUESTION_TOPIC_ENTITY
 from core.knowledge import topic_names
-from core.topic_model import Ranked, TopicModel, lemma_document, lemmas_with_gaps, message_topics, split_clauses
+from core.topic_model import (
+    Ranked,
+    TopicModel,
+    lemma_document,
+    lemmas_with_gaps,
+    message_ranking,
+    message_topics,
+    split_clauses,
+)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -134,12 +142,9 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
         return messages
 
     def _set_intent(self, message: Message, whole: List[Ranked], asked: List[Ranked]) -> None:
-        """The top intent and the ranking. For several questions the first asked topic leads, held
-        with the highest of the asked topics' confidences (each was a confident question of its own),
-        so the fallback's threshold and ambiguity checks judge the message, not one clause."""
-        top = Ranked(asked[0].intent, max(r.confidence for r in asked)) if asked else whole[0]
-        named = {r.intent for r in asked} | {top.intent}
-        ranking = [top] + asked[1:] + [r for r in whole if r.intent not in named]
+        """The top intent and the ranking (core.topic_model.message_ranking)."""
+        ranking = message_ranking(whole, asked)
+        top = ranking[0]
         message.set(INTENT, {INTENT_NAME_KEY: top.intent, PREDICTED_CONFIDENCE_KEY: top.confidence}, add_to_output=True)
         message.set(
             INTENT_RANKING_KEY,

@@ -187,3 +187,12 @@ def message_topics(
     if len(asked) >= 2:
         return asked[:MAX_QUESTIONS]
     return whole[:1]
+
+
+def message_ranking(whole: list[Ranked], asked: list[Ranked]) -> list[Ranked]:
+    """The message's intent ranking. For several questions the first asked topic leads, held with the
+    highest of the asked topics' confidences (each was a confident question of its own), so that a
+    fallback's threshold and ambiguity checks judge the message, not one clause."""
+    top = Ranked(asked[0].intent, max(r.confidence for r in asked)) if asked else whole[0]
+    named = {r.intent for r in asked} | {top.intent}
+    return [top] + asked[1:] + [r for r in whole if r.intent not in named]

@@ -28,10 +28,10 @@ from sklearn.svm import LinearSVC  # noqa: E402
 
 from core.knowledge import topic_names  # noqa: E402
 from core.topic_model import (  # noqa: E402
-    Ranked,
     TopicModel,
     lemma_document,
     lemmas_with_gaps,
+    message_ranking,
     message_topics,
     split_clauses,
 )
@@ -100,17 +100,24 @@ def clause_settings() -> tuple[float, bool]:
 
 
 def answered_topics(
-    model: TopicModel, lemmas: list[str], topics: frozenset[str], min_clause: float, commas: bool
+    model: TopicModel,
+    lemmas: list[str],
+    topics: frozenset[str],
+    min_clause: float,
+    commas: bool,
+    fallback: tuple[float, float],
 ) -> tuple[list[str], bool]:
-    """What the assistant would answer: the topics, and whether the fallback would refuse instead."""
-    threshold, ambiguity = fallback_settings()
-    whole = model.rank([lemma_document(lemmas)])[0]
+    """What the assistant would answer: the topics, and whether the fallback (threshold, ambiguity)
+    would refuse instead — decided as components.topic_classifier decides, on the same ranking."""
+    threshold, ambiguity = fallback
     clauses = split_clauses(lemmas, commas)
-    clause_ranks = model.rank([lemma_document([lemmas[i] for i in c]) for c in clauses]) if len(clauses) > 1 else []
+    documents = [lemma_document(lemmas)]
+    documents += [lemma_document([lemmas[i] for i in c]) for c in clauses] if len(clauses) > 1 else []
+    whole, *clause_ranks = model.rank(documents)
     asked = message_topics(whole, clause_ranks, topics, min_clause)
-    top: Ranked = asked[0]
-    second = next((r.confidence for r in whole if r.intent != top.intent), 0.0)
-    refused = top.confidence < threshold or top.confidence - second < ambiguity
+    ranking = message_ranking(whole, asked)
+    second = ranking[1].confidence if len(ranking) > 1 else 0.0
+    refused = ranking[0].confidence < threshold or ranking[0].confidence - second < ambiguity
     return [r.intent for r in asked], refused
 
 
@@ -124,9 +131,10 @@ def score(
     configured_min_clause, configured_commas = clause_settings()
     min_clause = configured_min_clause if min_clause is None else min_clause
     commas = configured_commas if commas is None else commas
+    fallback = fallback_settings()
     right = right_classifier = over = 0
     for lemmas, gold in test:
-        asked, refused = answered_topics(model, lemmas, topics, min_clause, commas)
+        asked, refused = answered_topics(model, lemmas, topics, min_clause, commas, fallback)
         wanted = gold.split("+")
         found = all(w in asked for w in wanted) if len(wanted) > 1 else asked[0] == gold
         right_classifier += found

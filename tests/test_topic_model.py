@@ -80,3 +80,14 @@ def test_model_ranks_learns_and_survives_a_round_trip(tmp_path: Path) -> None:
 
 def test_lemma_document_lowercases_and_drops_blanks() -> None:
     assert lemma_document(["How", " ", "Activ", "__region__"]) == "how activ __region__"
+
+
+def test_message_ranking_leads_with_the_first_question_at_the_highest_confidence() -> None:
+    from core.topic_model import message_ranking
+
+    whole = [Ranked("ask_required_documents", 0.6), Ranked("ask_how_to_activate", 0.3), Ranked("greet", 0.1)]
+    asked = [Ranked("ask_how_to_activate", 0.7), Ranked("ask_required_documents", 0.9)]
+    ranking = message_ranking(whole, asked)
+    assert [r.intent for r in ranking] == ["ask_how_to_activate", "ask_required_documents", "greet"]
+    assert ranking[0].confidence == 0.9 and ranking[0].confidence >= ranking[1].confidence
+    assert message_ranking(whole, whole[:1]) == whole  # one question: the whole message's ranking
