@@ -18,7 +18,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.actions import KB, reply_language, send
+from actions.common import KB, reply_language, send
+from actions.metrics import count_lookup
 from core.card_registry import CardRegistry, LookupKind
 from core.compose import compose_status
 from core.dialogue import ID_DIGEST_SLOT, ID_MASKED_SLOT, LOOKUP_FORM, LOOKUP_SLOTS, NAME_DIGEST_SLOT, NAME_MASKED_SLOT
@@ -69,6 +70,7 @@ class ValidateCardStatusForm(FormValidationAction):
         check = validate_id_number(extract_id_number(clean_text(str(slot_value or ""))))
         if not check.ok or check.normalized is None:
             problem = check.problem or "characters"
+            count_lookup("invalid_id")
             send(dispatcher, tracker, KB.phrase(f"id_problem_{problem}", reply_language(tracker)))
             return {ID_DIGEST_SLOT: None}
         return {
@@ -81,6 +83,7 @@ class ValidateCardStatusForm(FormValidationAction):
     ) -> Dict[Text, Any]:
         name = extract_name(clean_text(str(slot_value or "")))
         if not name or len(name) > MAX_NAME_CHARS or any(ch.isdigit() for ch in name):
+            count_lookup("invalid_name")
             send(dispatcher, tracker, KB.phrase("name_problem", reply_language(tracker)))
             return {NAME_DIGEST_SLOT: None}
         return {NAME_DIGEST_SLOT: registry().hash_name(name), NAME_MASKED_SLOT: mask_name(name)}
@@ -96,9 +99,11 @@ class ActionCardStatusLookup(Action):
         language = reply_language(tracker)
         decision = await asyncio.to_thread(_decide, tracker.sender_id)
         if decision is None:
+            count_lookup("unavailable")
             send(dispatcher, tracker, KB.phrase("lookup_unavailable", language))
             return _clear_form()
         if not decision.allowed:
+            count_lookup(decision.reason or "locked")  # "locked" or "rate_limited"
             minutes = str(max(1, math.ceil(decision.retry_after.total_seconds() / 60)))
             send(dispatcher, tracker, KB.phrase(f"lookup_{decision.reason}", language, minutes=minutes))
             return _clear_form()
@@ -107,12 +112,15 @@ class ActionCardStatusLookup(Action):
             return _clear_form()
         result = await asyncio.to_thread(registry().lookup_digests, id_digest, name_digest)
         if result.kind is LookupKind.UNAVAILABLE:
+            count_lookup("unavailable")
             send(dispatcher, tracker, KB.phrase("lookup_unavailable", language))
             return _clear_form()
         await asyncio.to_thread(registry().record_attempt, tracker.sender_id, result.kind is LookupKind.FOUND)
         if result.kind is LookupKind.NO_MATCH or result.card is None:
+            count_lookup("no_match")
             send(dispatcher, tracker, KB.phrase("lookup_no_match", language))
             return _clear_form()
+        count_lookup("found")
         card = result.card
         for text in compose_status(
             KB,
@@ -126,7 +134,8 @@ class ActionCardStatusLookup(Action):
             applied_on=card.applied_on.isoformat() if card.applied_on else None,
         ):
             send(dispatcher, tracker, text)
-        return _clear_form()
+        # ID number and name matched a card: a handoff summary may say identity was verified.
+        return _clear_form() + [SlotSet("identity_verified", True)]
 
 
 class ActionStopStatusLookup(Action):

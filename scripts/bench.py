@@ -374,7 +374,7 @@ def start_assistant(workdir: Path, procs: Processes) -> Bot:
     bot = Bot("this assistant", f"http://{HOST}:{rasa_port}", ASSISTANT_SCRIPT)
     bot.procs["actions"] = procs.start(
         "actions",
-        [RASA, "run", "actions", "--port", str(action_port), "--actions", "actions"],
+        [str(PYTHON), "-m", "actions.server", "--port", str(action_port), "--actions", "actions"],
         cwd=ROOT,
         env=env,
         log=workdir / "actions.log",

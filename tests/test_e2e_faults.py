@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support import RASA, ROOT, Stack, new_sender, start_stack, stop_stack, texts, wait_until_up
+from tests.support import ROOT, Stack, new_sender, start_stack, stop_stack, texts, wait_until_up
 
 pytestmark = pytest.mark.e2e
 RAW_ID = "11010519491231002X"
@@ -39,14 +40,14 @@ def stop_actions(stack: Stack) -> None:
 def start_actions(stack: Stack) -> None:
     log = (stack.workdir / "actions-restarted.log").open("w")
     process = subprocess.Popen(
-        [str(RASA), "run", "actions", "--port", str(_action_port(stack)), "--actions", "actions"],
+        [sys.executable, "-m", "actions.server", "--port", str(_action_port(stack)), "--actions", "actions"],
         cwd=ROOT,
         env=stack.env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     stack.processes[0] = process
-    wait_until_up(f"{stack.actions_url}/health", process, stack.workdir / "actions-restarted.log")
+    wait_until_up(f"{stack.actions_url}/ready", process, stack.workdir / "actions-restarted.log")
 
 
 class HungServer:
