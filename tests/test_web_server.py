@@ -1,5 +1,8 @@
 """The web server (web/server.py) with aiohttp's test client and a fake NLU agent, and the handbook script.
 
+The staff desk's API needs a staff login (web/auth.py, tests/test_staff_auth.py): each app gets a
+temporary operations database with one staff account, and the client logs in first.
+
 The fake agent stands in for the trained Rasa model: it returns a known intent ranking, so the tests
 check what the server does with a ranking (topic filtering, order, answers from knowledge/) without
 loading TensorFlow.
@@ -18,13 +21,16 @@ from typing import Any, AsyncIterator
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
 
 import web.server as server
 from core.compose import compose_answer, region_note
 from core.knowledge import KnowledgeBase, load_knowledge
+from core.ops_store import engine_from_env
 from core.regions import all_regions
 from scripts.build_handbook import build_handbook
 from scripts.build_handbook import main as handbook_main
+from web.auth import StaffAuth
 
 RASA_URL = "http://127.0.0.1:5005"
 # A ranking as DIET + FallbackClassifier produce it: fallback and small talk mixed with topics.
@@ -38,6 +44,7 @@ RANKING = [
     {"name": "ask_activation_fee", "confidence": 0.02},
 ]
 EXPECTED_TOPICS = ["ask_password", "ask_how_to_activate", "ask_activation_deadline"]
+STAFF_USER, STAFF_PASSWORD = "desk", "test-only staff password"
 
 
 class FakeAgent:
@@ -52,9 +59,33 @@ class FakeAgent:
         return {"text": message_data, "intent": self.ranking[0], "intent_ranking": self.ranking, "entities": []}
 
 
-async def start_client(app: Any) -> TestClient:
-    client = TestClient(TestServer(app))
+class StaffClient(TestClient):
+    """A test client logged in as a staff member; `csrf` is the header its POSTs to /api/staff/ need."""
+
+    csrf: dict[str, str] = {}
+
+
+def staff_auth(tmp_path: Path) -> StaffAuth:
+    """A temporary operations database with one staff account (cheap argon2id parameters)."""
+    auth = StaffAuth(
+        engine=engine_from_env(f"sqlite:///{tmp_path / 'ops.sqlite3'}"),
+        hasher=PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1),
+    )
+    auth.store.add_user(STAFF_USER, STAFF_PASSWORD)
+    return auth
+
+
+async def start_client(app: Any) -> StaffClient:
+    """Start the app and log in as the staff account."""
+    client = StaffClient(TestServer(app))
     await client.start_server()
+    response = await client.post(
+        "/api/staff/login",
+        json={"username": STAFF_USER, "password": STAFF_PASSWORD},
+        headers={"Origin": f"http://{client.server.host}:{client.server.port}"},
+    )
+    assert response.status == 200, await response.text()
+    client.csrf = {"X-CSRF-Token": (await response.json())["csrf"]}
     return client
 
 
@@ -64,14 +95,15 @@ def agent() -> FakeAgent:
 
 
 @pytest.fixture
-async def client(kb: KnowledgeBase, agent: FakeAgent) -> AsyncIterator[TestClient]:
-    running = await start_client(server.create_app(rasa_url=RASA_URL, agent=agent, kb=kb))
+async def client(kb: KnowledgeBase, agent: FakeAgent, tmp_path: Path) -> AsyncIterator[StaffClient]:
+    app = server.create_app(rasa_url=RASA_URL, agent=agent, kb=kb, staff_auth=staff_auth(tmp_path))
+    running = await start_client(app)
     yield running
     await running.close()
 
 
-async def query(client: TestClient, **body: Any) -> dict[str, Any]:
-    response = await client.post("/api/staff/query", json=body)
+async def query(client: StaffClient, **body: Any) -> dict[str, Any]:
+    response = await client.post("/api/staff/query", json=body, headers=client.csrf)
     assert response.status == 200, await response.text()
     return await response.json()
 
@@ -126,8 +158,10 @@ async def test_query_with_a_region_adds_the_regional_variant(client: TestClient,
     assert topic["answer"]["zh"] == "\n\n".join(compose_answer(kb, "ask_how_to_activate", "zh", None))
 
 
-async def test_unknown_region_is_rejected(client: TestClient) -> None:
-    response = await client.post("/api/staff/query", json={"text": "怎么激活", "region": "亚特兰蒂斯"})
+async def test_unknown_region_is_rejected(client: StaffClient) -> None:
+    response = await client.post(
+        "/api/staff/query", json={"text": "怎么激活", "region": "亚特兰蒂斯"}, headers=client.csrf
+    )
     assert response.status == 400
 
 
@@ -135,8 +169,9 @@ async def test_unknown_region_is_rejected(client: TestClient) -> None:
     "body",
     ["{not json", "[1, 2]", '{"text": 42}', '{"text": "   "}', '{"region": "上海市"}', '{"text": "x", "region": 5}'],
 )
-async def test_bad_requests_are_400(client: TestClient, agent: FakeAgent, body: str) -> None:
-    response = await client.post("/api/staff/query", data=body, headers={"Content-Type": "application/json"})
+async def test_bad_requests_are_400(client: StaffClient, agent: FakeAgent, body: str) -> None:
+    headers = {"Content-Type": "application/json", **client.csrf}
+    response = await client.post("/api/staff/query", data=body, headers=headers)
     assert response.status == 400
     assert "error" in await response.json()
     assert agent.texts == []
@@ -153,7 +188,9 @@ async def test_a_leading_slash_does_not_bypass_the_model(client: TestClient, age
     assert agent.texts == ["ask_password"]
 
 
-async def test_503_until_the_model_has_loaded(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_503_until_the_model_has_loaded(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     release = threading.Event()
     fake = FakeAgent(RANKING)
 
@@ -163,10 +200,13 @@ async def test_503_until_the_model_has_loaded(kb: KnowledgeBase, monkeypatch: py
         return fake
 
     monkeypatch.setattr(server, "load_agent", slow_load)
-    client = await start_client(server.create_app(rasa_url=RASA_URL, model_path="models/activation.tar.gz", kb=kb))
+    app = server.create_app(
+        rasa_url=RASA_URL, model_path="models/activation.tar.gz", kb=kb, staff_auth=staff_auth(tmp_path)
+    )
+    client = await start_client(app)
     try:
         assert (await (await client.get("/health")).json())["model"] == "loading"
-        response = await client.post("/api/staff/query", json={"text": "怎么激活"})
+        response = await client.post("/api/staff/query", json={"text": "怎么激活"}, headers=client.csrf)
         assert response.status == 503
         assert "loading" in (await response.json())["error"]
         release.set()
@@ -174,7 +214,7 @@ async def test_503_until_the_model_has_loaded(kb: KnowledgeBase, monkeypatch: py
             if (await (await client.get("/health")).json())["model"] == "ready":
                 break
             await asyncio.sleep(0.05)
-        response = await client.post("/api/staff/query", json={"text": "怎么激活"})
+        response = await client.post("/api/staff/query", json={"text": "怎么激活"}, headers=client.csrf)
         assert response.status == 200
         assert fake.texts == ["怎么激活"]
     finally:
@@ -182,18 +222,21 @@ async def test_503_until_the_model_has_loaded(kb: KnowledgeBase, monkeypatch: py
         await client.close()
 
 
-async def test_503_when_the_model_fails_to_load(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_503_when_the_model_fails_to_load(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     def broken_load(path: Path) -> FakeAgent:
         raise FileNotFoundError(path)
 
     monkeypatch.setattr(server, "load_agent", broken_load)
-    client = await start_client(server.create_app(rasa_url=RASA_URL, model_path="missing.tar.gz", kb=kb))
+    app = server.create_app(rasa_url=RASA_URL, model_path="missing.tar.gz", kb=kb, staff_auth=staff_auth(tmp_path))
+    client = await start_client(app)
     try:
         for _ in range(100):
             if (await (await client.get("/health")).json())["model"] == "failed":
                 break
             await asyncio.sleep(0.05)
-        response = await client.post("/api/staff/query", json={"text": "怎么激活"})
+        response = await client.post("/api/staff/query", json={"text": "怎么激活"}, headers=client.csrf)
         assert response.status == 503 and "failed" in (await response.json())["error"]
         assert (await client.get("/")).status == 200  # the chat page does not need the model
     finally:

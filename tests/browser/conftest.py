@@ -1,5 +1,8 @@
 """Browser fixtures: the web server in front of the running assistant, and headless Debian Chromium.
 
+The staff pages need a login: the web server gets an operations database (OPS_DB_URL) with one staff
+account made by `python -m web.staff_users add`, and `log_in` goes through the real login page.
+
 Without /usr/bin/chromium these tests are skipped, unless REQUIRE_BROWSER is set (CI): then they fail.
 Screenshots go to tests/artifacts/ (gitignored).
 """
@@ -7,6 +10,7 @@ Screenshots go to tests/artifacts/ (gitignored).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,7 +21,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect, sync_playwright
 
-from tests.support import MODEL, ROOT, START_TIMEOUT, Stack, free_port, wait_until_up
+from tests.support import ROOT, START_TIMEOUT, Stack, free_port, wait_until_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -30,6 +34,8 @@ LAUNCH_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+STAFF_USER = "browser-desk"
+STAFF_PASSWORD = "browser-test staff password"  # of the test's own database only
 REPLY_TIMEOUT_MS = 60_000  # the first reply waits for the action server and TensorFlow to warm up
 expect.set_options(timeout=REPLY_TIMEOUT_MS)
 
@@ -58,9 +64,30 @@ def browser(chromium: Path) -> Iterator[Browser]:
         launched.close()
 
 
+def add_staff_user(env: dict[str, str], name: str, password: str) -> None:
+    """A staff account in the web server's database, as an administrator makes one."""
+    subprocess.run(
+        [sys.executable, "-m", "web.staff_users", "add", name],
+        env={**env, "STAFF_PASSWORD": password}, cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
-def web_url(chromium: Path, stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m web.server` on a free port, pointed at the stack's Rasa, with its model loaded.
+def web_env(chromium: Path, stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The web server's environment: the stack's, with an operations database (the stack's, else one of
+    its own) holding the staff account STAFF_USER."""
+    env = dict(stack.env)
+    env.setdefault("OPS_DB_URL", f"sqlite:///{tmp_path_factory.mktemp('ops') / 'ops.sqlite3'}")
+    env.setdefault("TRACKER_STORE_URL", f"sqlite:///{stack.tracker_db}")  # what the dashboard counts
+    add_staff_user(env, STAFF_USER, STAFF_PASSWORD)
+    return env
+
+
+@pytest.fixture(scope="session")
+def web_url(
+    chromium: Path, stack: Stack, web_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`python -m web.server` on a free port, pointed at the stack's Rasa (its socket.io and its /nlu/parse).
 
     Asks for `chromium` first so a missing browser skips before the stack is started.
     """
@@ -70,15 +97,15 @@ def web_url(chromium: Path, stack: Stack, tmp_path_factory: pytest.TempPathFacto
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "web.server", "--port", str(port),
-                "--rasa-url", stack.rasa_url, "--model", str(MODEL),
+                "--rasa-url", stack.rasa_url, "--nlu-url", f"{stack.rasa_url}/nlu/parse",
             ],
-            cwd=ROOT, env=stack.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=web_env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{url}/health", process, log_path)
         deadline = time.monotonic() + START_TIMEOUT
-        while (status := requests.get(f"{url}/health", timeout=5).json()["model"]) != "ready":
+        while (status := requests.get(f"{url}/health", timeout=5).json()["model"]) not in ("ready", "remote"):
             if status == "failed" or time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"the web server's model did not load:\n{log_path.read_text()[-3000:]}")
             time.sleep(1)
@@ -118,6 +145,19 @@ def page(context: BrowserContext) -> Iterator[Page]:
     # A CSP violation or a script error is a bug even when the page looks right.
     assert opened.console_errors == []
     assert opened.dialogs == []
+
+
+def log_in(
+    page: Page, web_url: str, path: str = "/staff", user: str = STAFF_USER, password: str = STAFF_PASSWORD
+) -> None:
+    """Open a staff page without a session: the server sends the browser to the login page; log in
+    there, and the browser is back on `path`."""
+    page.goto(f"{web_url}{path}")
+    expect(page).to_have_url(re.compile(r"/staff/login\?next="))
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("#login-button")
+    expect(page).to_have_url(f"{web_url}{path}")
 
 
 def screenshot(page: Page, name: str) -> Path:

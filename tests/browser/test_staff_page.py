@@ -9,13 +9,13 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from core.compose import compose_answer
 from core.knowledge import KnowledgeBase
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import log_in, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 def open_desk(page: Page, web_url: str) -> None:
-    page.goto(f"{web_url}/staff")
+    log_in(page, web_url, "/staff")  # through the login page, as a staff member would
     expect(page.locator("#region option")).not_to_have_count(1)  # the region list has loaded
 
 

@@ -1,5 +1,6 @@
 // The 12333 staff reference desk: ranks the caller's question with the assistant's model
 // (/api/staff/query) and shows the three most likely topics with answers, regional variant and law.
+import { getSession, staffFetch } from "./staffnav.js";
 import { element, makeLink, renderText, safeHref } from "./text.js";
 
 const DEBOUNCE_MS = 400;
@@ -302,7 +303,8 @@ async function runQuery() {
   let response;
   let data;
   try {
-    response = await fetch("/api/staff/query", {
+    // staffFetch adds the session's X-CSRF-Token and goes to the login page when the session has ended.
+    response = await staffFetch("/api/staff/query", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ text, region: selectedRegion || null }),
@@ -348,6 +350,7 @@ function start() {
     }
   });
   regionSelect.addEventListener("change", () => chooseRegion(regionSelect.value));
+  getSession().catch(() => {}); // the CSRF token for the queries (no session: to the login page)
   loadRegions();
 }
 
