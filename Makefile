@@ -22,10 +22,12 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 MODEL_CODE := $(wildcard components/*.py) $(addprefix core/,dialogue.py knowledge.py language.py regions.py text_input.py topic_model.py)
 TRAINING_INPUTS := config.yml domain.yml $(shell find data knowledge -type f -name '*.yml' 2>/dev/null) $(SPACY) $(MODEL_CODE)
 
-.PHONY: help setup run run-cluster test-cluster test train shell evaluate crossval compare-classifiers compare-policies lint typecheck validate test-stories pytest bench bench-train handbook clean
+.PHONY: help setup run run-cluster test-cluster test train shell evaluate crossval compare-classifiers compare-policies lint typecheck validate test-stories pytest bench bench-train handbook staff-user export-reviewed clean
 help:
 	@echo "make run       set up (venv, spaCy pipeline, registry, model) and start the assistant"
 	@echo "make test      set up and run every test (data validation, pytest, test stories)"
+	@echo "make staff-user USER=name   create a staff account for the staff pages (asks for its password)"
+	@echo "make export-reviewed        write the review queue's assigned questions to data/nlu/<lang>/reviewed.yml"
 	@echo "make run-cluster | test-cluster | train | shell | evaluate | crossval | compare-classifiers | compare-policies | lint | typecheck | bench | bench-train | handbook | clean"
 
 $(STAMP): requirements.txt
@@ -69,7 +71,7 @@ test-cluster: setup $(MODEL)
 	$(PY) -m pytest -q tests/cluster
 
 shell: setup $(MODEL)
-	@$(RASA) run actions --port 5055 --actions actions > var/actions-shell.log 2>&1 & pid=$$!; \
+	@$(PY) -m actions.server --port 5055 --actions actions > var/actions-shell.log 2>&1 & pid=$$!; \
 	trap "kill $$pid" EXIT; \
 	until curl -sf localhost:5055/health >/dev/null; do kill -0 $$pid 2>/dev/null || exit 1; sleep 1; done; \
 	$(RASA) shell --model models --endpoints endpoints.yml
@@ -117,6 +119,17 @@ bench-train: setup
 handbook: $(STAMP)
 	$(PY) scripts/build_handbook.py
 	@echo "Printable handbook: build/handbook.html"
+
+# A login for the staff pages (/staff…); no account ships. Asks for the password twice (STAFF_PASSWORD
+# for scripts); `python -m web.staff_users passwd|disable|enable|unlock NAME`, `... list` for the rest.
+staff-user: $(STAMP)
+	@if [ "$(origin USER)" != "command line" ]; then echo "usage: make staff-user USER=name" >&2; exit 2; fi
+	$(PY) -m web.staff_users add "$(USER)"
+
+# Questions staff assigned a topic in the review queue (/staff/review) → data/nlu/zh|en/reviewed.yml
+# (merged, never duplicated); review and commit them, then `make train` learns them.
+export-reviewed: $(STAMP)
+	$(PY) scripts/export_reviewed.py
 
 clean:
 	rm -rf models build results var .pytest_cache

@@ -4,61 +4,22 @@ action server imports this module, so a broken file stops the server with the fi
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
+from actions.common import KB, latest_entities, latest_intent, latest_regions, reply_language, send
+from actions.operations import HANDOFF_TOPIC, after_answer, handoff, note_comment, review_fallback, thank_for_comment
 from core.compose import STARTER_TOPICS, compose_answers, list_laws, quote_articles, topic_buttons
 from core.dialogue import LOOKUP_FORM, QUESTION_TOPIC_ENTITY, SCRIPT_ENTITY
-from core.knowledge import knowledge
-from core.language import (
-    DEFAULT_LANGUAGE,
-    LANGUAGES,
-    SIMPLIFIED,
-    TRADITIONAL,
-    detect_language,
-    requested_language,
-    to_traditional,
-)
-from core.log_privacy import install as install_log_privacy
+from core.language import LANGUAGES, SIMPLIFIED, TRADITIONAL, detect_language, requested_language
 from core.regions import display_name, find_region
 from core.text_input import clean_text, has_words
 
-install_log_privacy()  # no ID number or typed text in this process's log lines either
-KB = knowledge()  # validate at start-up: fail loudly, not in the middle of a conversation
-
-
-def reply_language(tracker: Tracker) -> str:
-    """The language to answer in (the `language` slot, kept up to date by slot validation)."""
-    language = tracker.get_slot("language")
-    return language if language in LANGUAGES else DEFAULT_LANGUAGE
-
-
-def send(
-    dispatcher: CollectingDispatcher, tracker: Tracker, text: str, buttons: Optional[List[Dict[str, Any]]] = None
-) -> None:
-    """Send a message in the person's language and, for Chinese, their script (a person who writes
-    traditional characters is answered in them; the knowledge base is written in simplified)."""
-    if reply_language(tracker) == "zh" and tracker.get_slot("script") == TRADITIONAL:
-        text = to_traditional(text)
-        buttons = [{**b, "title": to_traditional(b["title"])} for b in buttons] if buttons else buttons
-    dispatcher.utter_message(text=text, buttons=buttons)
-
-
-def latest_entities(tracker: Tracker, entity: str) -> List[Any]:
-    """The values of `entity` in the latest message, in order."""
-    return [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == entity]
-
-
-def latest_intent(tracker: Tracker) -> Optional[str]:
-    return (tracker.latest_message.get("intent") or {}).get("name")
-
-
-def latest_regions(tracker: Tracker) -> List[str]:
-    return latest_entities(tracker, "region")
+__all__ = ["KB", "reply_language", "send", "latest_entities", "latest_intent", "latest_regions"]
 
 
 class ValidateSlotMappings(ValidationAction):
@@ -101,6 +62,13 @@ class ValidateSlotMappings(ValidationAction):
             return {"script": TRADITIONAL}
         return {"script": SIMPLIFIED} if detect_language(clean_text(text)) == "zh" else {}
 
+    async def extract_feedback_noted(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> Dict[Text, Any]:
+        """After a 👎 the person was asked "what was missing?": their next typed message is the answer,
+        kept with that feedback; it is still answered as usual (it may be a question as well)."""
+        return await note_comment(tracker)
+
     def validate_region(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> Dict[Text, Any]:
@@ -119,8 +87,9 @@ class ActionAnswerTopic(Action):
     def name(self) -> Text:
         return "action_answer_topic"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
+        thank_for_comment(dispatcher, tracker)
         region = tracker.get_slot("region")
         intent = latest_intent(tracker)
         if intent in KB.topics:
@@ -142,7 +111,9 @@ class ActionAnswerTopic(Action):
                 return []
         for text in compose_answers(KB, topics, language, region):
             send(dispatcher, tracker, text)
-        return [SlotSet("topic", topics[0]), SlotSet("topics", topics)]
+        if HANDOFF_TOPIC in topics:
+            await handoff(dispatcher, tracker)
+        return [SlotSet("topic", topics[0]), SlotSet("topics", topics)] + after_answer(tracker, topics, dispatcher)
 
 
 class ActionLegalBasis(Action):
@@ -153,6 +124,7 @@ class ActionLegalBasis(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
+        thank_for_comment(dispatcher, tracker)
         topics = [t for t in tracker.get_slot("topics") or [tracker.get_slot("topic")] if t in KB.topics]
         if topics:
             for text in quote_articles(KB, topics, language):
@@ -174,11 +146,17 @@ class ActionSuggestTopics(Action):
     def name(self) -> Text:
         return "action_suggest_topics"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
-        if not has_words(tracker.latest_message.get("text") or ""):
+        text = tracker.latest_message.get("text") or ""
+        if not has_words(text):
             send(dispatcher, tracker, KB.phrase("no_words", language), topic_buttons(KB, STARTER_TOPICS, language))
             return []
+        if tracker.get_slot("feedback_noted"):
+            # It was the answer to "what was missing?" (noted by slot validation): no "did you mean".
+            send(dispatcher, tracker, KB.phrase("feedback_comment_thanks", language))
+            return []
+        await review_fallback(tracker)
         ranked = [
             item.get("name")
             for item in tracker.latest_message.get("intent_ranking", [])
@@ -197,6 +175,7 @@ class ActionOutOfScope(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         language = reply_language(tracker)
+        thank_for_comment(dispatcher, tracker)
         text = "\n\n".join(
             [
                 KB.phrase("out_of_scope", language),

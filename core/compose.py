@@ -208,3 +208,13 @@ def compose_status(
         if any(kb.notes_for(place, "ask_how_to_activate") for place in region_chain(city)):
             lines.append("\n".join(region_note(kb, "ask_how_to_activate", city, language)))
     return ["\n\n".join(lines)]
+
+
+def answer_entry(kb: KnowledgeBase, topics: Sequence[str], region: str | None) -> str:
+    """Which knowledge entries an answer came from: each topic, with the region whose own note was
+    used (`ask_password@广州市`), joined by `+` — what feedback and the review queue record."""
+    parts = []
+    for topic in topics:
+        place = next((p for p in region_chain(region) if kb.notes_for(p, topic)), None) if region else None
+        parts.append(f"{topic}@{place}" if place else topic)
+    return "+".join(parts)

@@ -7,12 +7,18 @@ touch the developer's own databases. Helpers live in tests/support.py.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Iterator
 
 import pytest
 
 from core.knowledge import KnowledgeBase, load_knowledge
 from tests.support import Stack, start_stack, stop_stack
+
+# Actions run in-process by the tests write feedback, review items and handoff codes here, never
+# into the developer's var/ops.sqlite3.
+os.environ.setdefault("OPS_DB_URL", f"sqlite:///{tempfile.mkdtemp(prefix='ops-test-')}/ops.sqlite3")
 
 
 @pytest.fixture(scope="session")

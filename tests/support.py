@@ -126,6 +126,7 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "CARD_REGISTRY_URL": f"sqlite:///{workdir / 'registry.sqlite3'}",
         "CARD_REGISTRY_SECRET": TEST_SECRET,
+        "OPS_DB_URL": f"sqlite:///{workdir / 'ops.sqlite3'}",
         **(extra_env or {}),
     }
     env.pop("TRACKER_STORE_URL", None)
@@ -151,7 +152,8 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack
     actions_log = (workdir / "actions.log").open("w")
     stack.processes.append(
         subprocess.Popen(
-            [str(RASA), "run", "actions", "--port", str(action_port), "--actions", "actions"],
+            # rasa-sdk with /metrics and /ready (actions/server.py); `rasa run actions` flags.
+            [sys.executable, "-m", "actions.server", "--port", str(action_port), "--actions", "actions"],
             cwd=ROOT,
             env=env,
             stdout=actions_log,
@@ -184,7 +186,7 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack
         )
     )
     try:
-        wait_until_up(f"{stack.actions_url}/health", stack.processes[0], workdir / "actions.log")
+        wait_until_up(f"{stack.actions_url}/ready", stack.processes[0], workdir / "actions.log")
         wait_until_up(f"{stack.rasa_url}/", stack.processes[1], workdir / "rasa-stdout.log")
     except Exception:
         stop_stack(stack)

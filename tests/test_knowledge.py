@@ -33,6 +33,7 @@ PHRASE_VALUES: dict[str, set[str]] = {
     "lookup_rate_limited": {"minutes"},
     "region_noted": {"region"},
     "region_changed_followup": {"region"},
+    "handoff_code": {"code", "hours"},
 }
 # Phrases the actions ask for by name (compose.py, actions.py, status_lookup.py), and the WeChat
 # channel (channels/wechat/channel.py).
@@ -62,6 +63,12 @@ USED_PHRASES = (
         "wechat_unsupported",
         "wechat_error",
         "service_busy",
+        # actions/operations.py: feedback on answers
+        "feedback_thanks",
+        "feedback_missing",
+        "feedback_comment_thanks",
+        "feedback_nothing_yet",
+        "wechat_feedback_prompt",
     }
     | {f"id_problem_{p}" for p in ("length", "characters", "region_code", "birth_date", "check_digit")}
 )

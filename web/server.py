@@ -1,20 +1,25 @@
-"""The web front ends: the chat page and the 12333 staff reference desk.
+"""The web front ends: the chat page, the 12333 staff reference desk and the centre's staff pages.
 
 Run from the project root:
 
-    python -m web.server [--port 8080] [--rasa-url http://localhost:5005] [--model models/activation.tar.gz]
+    python -m web.server [--port 8080] [--rasa-url http://localhost:5005]
+                         [--nlu-url http://127.0.0.1:5005/nlu/parse | --model models/activation.tar.gz]
 
 Routes:
     /                   chat page; the browser talks to Rasa's socket.io channel directly
     /staff              staff reference desk
+    /staff/login        staff login: every /staff… page and /api/staff/… API needs a staff session (web/auth.py)
+    /staff/review, /staff/dashboard, /staff/handoff and their APIs: web/staff_ops.py
     /config.json        where the browser finds Rasa (RASA_PUBLIC_URL)
-    /static/...         page scripts and styles; /vendor/socket.io.min.js from web/node_modules
-    /health             {"status": "ok", "model": "loading" | "ready" | "failed" | "none"}
+    /static/...         page scripts and styles; /vendor/… socket.io and Chart.js from web/node_modules
+    /health             {"status": "ok", "model": "remote" | "loading" | "ready" | "failed" | "none"}
     /api/regions        provinces and prefectures for the region picker
     /api/staff/query    POST {text, region?} → the three most likely topics, answered from knowledge/
 
-The staff desk ranks topics with the trained Rasa model (the same NLU the assistant uses), loaded once in
-the background at start-up; answers are composed by `core.compose` from the knowledge base.
+The staff desk ranks topics with the trained Rasa model (the same NLU the assistant uses): by default
+it asks the Rasa server (`POST /nlu/parse`, channels/ops.py), so this process holds no model copy;
+with `--model` it loads one itself, in the background at start-up. Answers are composed by
+`core.compose` from the knowledge base.
 """
 
 from __future__ import annotations
@@ -28,13 +33,20 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
+from sqlalchemy.engine import Engine
 
 from core.compose import compose_answer, region_note
+from core.dashboard import tracker_engine as dashboard_tracker_engine
 from core.knowledge import KnowledgeBase, load_knowledge
 from core.language import LANGUAGES
+from core.ops_store import OpsStore
 from core.regions import all_regions, find_region
 from core.text_input import MAX_CHARS
+from web.auth import StaffAuth, setup_staff_auth
+from web.metrics import install_metrics
+from web.staff_ops import setup_staff_ops
 
 logger = logging.getLogger("web.server")  # not "__main__" under python -m
 
@@ -42,7 +54,13 @@ WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
 # The socket.io client comes from the npm registry (`npm ci --prefix web`), never from a CDN.
 VENDOR_DIR = WEB_DIR / "node_modules" / "socket.io-client" / "dist"
-VENDOR_FILES = frozenset({"socket.io.min.js", "socket.io.min.js.map"})
+# Browser libraries served from web/node_modules (npm ci --prefix web): name → folder.
+VENDOR_FILES = {
+    "socket.io.min.js": VENDOR_DIR,
+    "socket.io.min.js.map": VENDOR_DIR,
+    "chart.umd.min.js": WEB_DIR / "node_modules" / "chart.js" / "dist",  # the staff dashboard's charts
+    "chart.umd.min.js.map": WEB_DIR / "node_modules" / "chart.js" / "dist",
+}
 
 TOP_TOPICS = 3
 MAX_BODY_BYTES = 64 * 1024
@@ -51,12 +69,45 @@ SOCKETIO_PATH = "/socket.io"  # credentials.yml keeps Rasa's default socketio_pa
 DEFAULT_PORT = 8080
 DEFAULT_RASA_URL = "http://localhost:5005"
 DEFAULT_MODEL = "models/activation.tar.gz"
+DEFAULT_NLU_URL = "http://127.0.0.1:5005/nlu/parse"  # channels/ops.py on the Rasa server
+NLU_TIMEOUT = 10.0
 
 
 class IntentParser(Protocol):
     """What the staff desk needs from a Rasa agent (a test can pass a fake)."""
 
     async def parse_message(self, message_data: str) -> dict[str, Any]: ...
+
+
+class NluUnavailable(Exception):
+    """The Rasa server's NLU could not be asked (down, refused, timed out, or no model yet)."""
+
+
+class RasaNlu:
+    """The staff desk's ranking from the Rasa server's own model (`POST /nlu/parse`,
+    channels/ops.py): the web server then holds no second copy of the model (about 0.9 GB)."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = NLU_TIMEOUT) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def parse_message(self, message_data: str) -> dict[str, Any]:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        try:
+            async with self._session.post(self.url, json={"text": message_data}, headers=self.headers) as reply:
+                if reply.status != 200:
+                    raise NluUnavailable(f"the Rasa server answered {reply.status}")
+                parsed: dict[str, Any] = await reply.json()
+                return parsed
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise NluUnavailable(type(error).__name__) from error
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 @dataclass
@@ -69,7 +120,9 @@ class ModelState:
 
     @property
     def status(self) -> str:
-        """`ready`, `failed`, `loading`, or `none` when no model was configured."""
+        """`remote` (the Rasa server's model), `ready`, `failed`, `loading`, or `none`."""
+        if isinstance(self.agent, RasaNlu):
+            return "remote"
         if self.agent is not None:
             return "ready"
         if self.error is not None:
@@ -213,8 +266,9 @@ async def config(request: web.Request) -> web.Response:
 async def vendor_file(request: web.Request) -> web.StreamResponse:
     """The socket.io client, straight from web/node_modules."""
     name = request.match_info["name"]
-    path = VENDOR_DIR / name
-    if name not in VENDOR_FILES or not path.is_file():
+    folder = VENDOR_FILES.get(name)
+    path = folder / name if folder else None
+    if path is None or not path.is_file():
         return web.Response(status=404, text="not found (run: npm ci --prefix web)")
     return web.FileResponse(path)
 
@@ -254,7 +308,15 @@ async def staff_query(request: web.Request) -> web.Response:
     truncated = len(text) > MAX_CHARS
     text = text[:MAX_CHARS]
     # A leading "/" would make Rasa read the text as an intent payload instead of running the model.
-    parsed = await state.agent.parse_message(text.strip().lstrip("/"))
+    try:
+        parsed = await state.agent.parse_message(text.strip().lstrip("/"))
+    except NluUnavailable as error:
+        logger.warning("staff desk: the Rasa server's NLU is not available (%s)", error)
+        return web.json_response(
+            {"error": "the assistant's server is not reachable, try again shortly", "model": state.status},
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     kb = request.app[KB_KEY]
     return web.json_response(
         {
@@ -299,6 +361,9 @@ async def _stop_loading(app: web.Application) -> None:
     task = app.get(LOADER_KEY)
     if task is not None and not task.done():
         task.cancel()
+    agent = app[MODEL_KEY].agent
+    if isinstance(agent, RasaNlu):
+        await agent.close()
 
 
 def create_app(
@@ -307,15 +372,26 @@ def create_app(
     model_path: Path | str | None = None,
     agent: IntentParser | None = None,
     kb: KnowledgeBase | None = None,
+    staff_auth: StaffAuth | Engine | None = None,
+    ops_store: OpsStore | None = None,
+    tracker_engine: Engine | None = None,
 ) -> web.Application:
     """The web application. With `model_path`, the model loads in the background on start-up;
-    with `agent`, that object ranks the intents (tests)."""
+    with `agent`, that object ranks the intents (tests). `staff_auth`: the staff accounts and sessions
+    (a `web.auth.StaffAuth`, or an engine; default: the operations database of OPS_DB_URL).
+    `ops_store`: feedback, review queue and handoff codes (default: on the engine given as
+    `staff_auth`, else OPS_DB_URL); `tracker_engine`: Rasa's tracker store, read by the dashboard
+    (default: TRACKER_STORE_URL, else var/tracker.sqlite3)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[KB_KEY] = kb or load_knowledge()
     app[SETTINGS_KEY] = Settings(rasa_url=rasa_url.rstrip("/"))
     app[CSP_KEY] = content_security_policy(rasa_url)
     app[MODEL_KEY] = ModelState(path=Path(model_path) if model_path and agent is None else None, agent=agent)
     app[REGIONS_KEY] = region_list(app[KB_KEY])
+    auth = setup_staff_auth(app, staff_auth)  # /staff… and /api/staff/… need a staff login (web/auth.py)
+    if ops_store is None:  # one operations database: staff accounts, feedback, queue, handoff codes
+        ops_store = OpsStore(auth.store.engine)
+    setup_staff_ops(app, ops_store, tracker_engine or dashboard_tracker_engine(), app[KB_KEY])
     # aiohttp 3.9 with aiosignal 1.4 types these callbacks wrongly (a signal of handlers of handlers).
     app.on_response_prepare.append(_security_headers)  # type: ignore[arg-type]
     app.on_startup.append(_start_loading)  # type: ignore[arg-type]
@@ -328,6 +404,7 @@ def create_app(
     app.router.add_post("/api/staff/query", staff_query)
     app.router.add_get("/vendor/{name}", vendor_file)
     app.router.add_static("/static", STATIC_DIR)
+    install_metrics(app)  # /metrics and /ready, open like /health (web/metrics.py)
     if not (VENDOR_DIR / "socket.io.min.js").is_file():
         logger.warning("%s is missing: run `npm ci --prefix web`; the chat page cannot connect", VENDOR_DIR)
     return app
@@ -343,10 +420,20 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("RASA_PUBLIC_URL", DEFAULT_RASA_URL),
         help="Rasa's URL as the browser sees it (its socket.io channel)",
     )
-    parser.add_argument("--model", default=os.environ.get("RASA_MODEL", DEFAULT_MODEL), help="trained model (.tar.gz)")
+    parser.add_argument(
+        "--nlu-url",
+        default=os.environ.get("NLU_URL", DEFAULT_NLU_URL),
+        help="the Rasa server's /nlu/parse, which the staff desk ranks topics with (NLU_PARSE_TOKEN if set)",
+    )
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("WEB_MODEL") or None,
+        help=f"load this trained model here instead of asking the Rasa server (e.g. {DEFAULT_MODEL}; ~0.9 GB)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(rasa_url=args.rasa_url, model_path=args.model)
+    remote = None if args.model else RasaNlu(args.nlu_url, os.environ.get("NLU_PARSE_TOKEN") or None)
+    app = create_app(rasa_url=args.rasa_url, model_path=args.model, agent=remote)
     logger.info("chat page http://%s:%d/  staff desk http://%s:%d/staff", args.host, args.port, args.host, args.port)
     web.run_app(app, host=args.host, port=args.port, print=None)
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import unicodedata
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -81,6 +82,17 @@ def _number(value: Any, default: float) -> float:
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     return float(value)
+
+
+# The answer on WeChat ends, once per conversation, with "did this help? reply 1 / 2"
+# (knowledge/service.yml: wechat_feedback_prompt): a bare 1 or 2 is that reply.
+FEEDBACK_REPLIES = {"1": "up", "2": "down"}
+
+
+def feedback_payload(content: str) -> Optional[str]:
+    """The feedback payload for a reply of just "1" or "2" (full-width digits too), else None."""
+    rating = FEEDBACK_REPLIES.get(unicodedata.normalize("NFKC", content).strip())
+    return f'/feedback{{"rating": "{rating}"}}' if rating else None
 
 
 class _RedactWeChatQuery(logging.Filter):
@@ -382,7 +394,7 @@ class WeChatInput(InputChannel):
     ) -> Optional[Text]:
         output = WeChatOutput(self.api_client, passive=True)
         user_message = UserMessage(
-            text=message.content,
+            text=feedback_payload(message.content) or message.content,
             output_channel=output,
             sender_id=message.from_user,
             input_channel=self.name(),

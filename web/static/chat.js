@@ -18,6 +18,12 @@ const STRINGS = {
     connected: "",
     disconnected: "连接中断，正在重试…",
     unavailable: "聊天服务暂不可用，请稍后再试或拨打12333。",
+    feedbackLabel: "这个回答有帮助吗？",
+    helpful: "👍 有帮助",
+    notHelpful: "👎 没帮助",
+    feedbackThanks: "谢谢您的反馈",
+    missingLabel: "缺少什么？（可不填）",
+    missingSend: "提交",
   },
   en: {
     title: "Social security card activation",
@@ -30,6 +36,12 @@ const STRINGS = {
     connected: "",
     disconnected: "Connection lost, retrying…",
     unavailable: "The chat service is unavailable; try again later or call 12333.",
+    feedbackLabel: "Did this answer help?",
+    helpful: "👍 Helpful",
+    notHelpful: "👎 Not helpful",
+    feedbackThanks: "Thanks for the feedback",
+    missingLabel: "What was missing? (optional)",
+    missingSend: "Send",
   },
 };
 
@@ -52,12 +64,22 @@ function validButton(button) {
   return button && typeof button.title === "string" && typeof button.payload === "string";
 }
 
+function validFeedback(feedback) {
+  return (
+    feedback === undefined ||
+    (feedback &&
+      typeof feedback.answered === "string" &&
+      (feedback.given === null || feedback.given === "up" || feedback.given === "down"))
+  );
+}
+
 function validEntry(entry) {
   return (
     entry &&
     (entry.role === "user" || entry.role === "bot") &&
     typeof entry.text === "string" &&
-    (entry.buttons === undefined || (Array.isArray(entry.buttons) && entry.buttons.every(validButton)))
+    (entry.buttons === undefined || (Array.isArray(entry.buttons) && entry.buttons.every(validButton))) &&
+    validFeedback(entry.feedback)
   );
 }
 
@@ -135,7 +157,66 @@ function renderEntry(entry) {
     }
     item.append(chips);
   }
+  if (entry.role === "bot" && entry.feedback) item.append(renderFeedback(entry));
   log.append(item);
+}
+
+/** 👍 / 👎 under an answer; a 👎 opens one optional line "what was missing?". */
+function renderFeedback(entry) {
+  const box = element("div", "feedback");
+  const feedback = entry.feedback;
+  if (feedback.given) {
+    box.append(element("span", "feedback__thanks", t("feedbackThanks")));
+  } else {
+    box.append(element("span", "feedback__label", t("feedbackLabel")));
+    for (const [rating, label] of [
+      ["up", t("helpful")],
+      ["down", t("notHelpful")],
+    ]) {
+      const button = element("button", `feedback__button feedback__button--${rating}`, label);
+      button.type = "button";
+      button.dataset.rating = rating;
+      button.addEventListener("click", () => {
+        feedback.given = rating;
+        saveState();
+        send(`/feedback${JSON.stringify({ rating, answered: feedback.answered })}`, null);
+        box.replaceWith(renderFeedback(entry));
+      });
+      box.append(button);
+    }
+  }
+  if (feedback.given === "down" && !feedback.commented) {
+    const row = element("form", "feedback__missing");
+    const field = element("input", "feedback__input");
+    field.type = "text";
+    field.maxLength = 500;
+    field.placeholder = t("missingLabel");
+    field.setAttribute("aria-label", t("missingLabel"));
+    const submitButton = element("button", "feedback__send", t("missingSend"));
+    submitButton.type = "submit";
+    row.append(field, submitButton);
+    row.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const comment = field.value.trim();
+      if (!comment) return;
+      feedback.commented = true;
+      saveState();
+      send(`/feedback${JSON.stringify({ rating: "down", comment })}`, null);
+      row.remove();
+    });
+    box.append(row);
+  }
+  return box;
+}
+
+/** The assistant marked the answer it just sent as one to rate: 👍 / 👎 go under its last bubble. */
+function markForFeedback(marker) {
+  if (!marker || typeof marker.answered !== "string") return;
+  const last = [...state.entries].reverse().find((entry) => entry.role === "bot");
+  if (!last || last.feedback) return;
+  last.feedback = { answered: marker.answered, given: null };
+  saveState();
+  renderTranscript();
 }
 
 function addEntry(entry) {
@@ -179,6 +260,10 @@ function send(payload, shown) {
 
 function onBotMessage(message) {
   if (!message || typeof message !== "object") return;
+  if (message.feedback) {
+    markForFeedback(message.feedback);
+    return;
+  }
   const text = typeof message.text === "string" ? message.text : "";
   const raw = message.quick_replies || message.buttons || [];
   const buttons = Array.isArray(raw) ? raw.filter(validButton).map((b) => ({ title: b.title, payload: b.payload })) : [];

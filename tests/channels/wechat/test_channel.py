@@ -825,3 +825,20 @@ async def test_two_channels_on_one_redis_share_the_access_token(api: WeChatApiSt
         await client.delete(token_key)
         await first.store.close()
         await second.store.close()
+
+
+@pytest.mark.parametrize(
+    "content, payload",
+    [
+        ("1", '/feedback{"rating": "up"}'),
+        (" 2 ", '/feedback{"rating": "down"}'),
+        ("１", '/feedback{"rating": "up"}'),  # full-width, as Chinese keyboards type it
+        ("12", None),
+        ("1 社保卡怎么激活", None),
+        ("3", None),
+    ],
+)
+def test_a_bare_1_or_2_answers_the_did_this_help_prompt(content: str, payload: Optional[str]) -> None:
+    from channels.wechat.channel import feedback_payload
+
+    assert feedback_payload(content) == payload
