@@ -36,8 +36,10 @@ def questions(events: Iterable[dict[str, Any]], *, since_session_start: bool = T
         if kind == "session_started" and since_session_start:
             found = []
         if kind == "user" and not state.asking_private():
-            text = (event.get("text") or "").strip()
             parse = event.get("parse_data") or {}
+            # What the NLU read (markup and control characters removed by the input cleaning), as
+            # the review queue keeps it; the raw text only when there is no parse.
+            text = (parse.get("text") or event.get("text") or "").strip()
             intent = (parse.get("intent") or {}).get("name")
             confidence = (parse.get("intent") or {}).get("confidence")
             if text and not text.startswith("/"):

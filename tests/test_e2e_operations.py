@@ -62,10 +62,12 @@ def test_feedback_and_comment_are_stored(conversations: dict[str, Any], ops: Ops
 def test_review_queue_holds_the_fallback_the_thumbs_down_and_the_handoff(
     conversations: dict[str, Any], ops: OpsStore
 ) -> None:
-    reasons = {item.reason: item for item in ops.review_items()}
-    assert set(reasons) == {"fallback", "thumbs_down", "handoff"}
-    assert reasons["thumbs_down"].text == "社保卡密码忘了怎么办"
-    assert "qwzx" in reasons["fallback"].text and CARD["id_number"] not in reasons["fallback"].text
+    # The stack is shared by the session: other tests' conversations are in the queue too.
+    items = ops.review_items()
+    assert any(i.reason == "thumbs_down" and i.text == "社保卡密码忘了怎么办" for i in items)
+    assert any(i.reason == "fallback" and i.text == "qwzx vbnmq plokm" for i in items)  # markup removed by the NLU
+    assert any(i.reason == "handoff" and i.text == "qwzx vbnmq plokm" for i in items)  # what led to the request
+    assert all(CARD["id_number"] not in i.text and CARD["name"] not in i.text for i in items)
 
 
 def test_the_handoff_code_is_given_and_stored(conversations: dict[str, Any], ops: OpsStore) -> None:
