@@ -14,8 +14,12 @@ Every channel module of this project imports this and calls `install()`, so the 
 - Rasa validates every action-server response with `jsonschema.validate`, which checks the schema
   itself again on every call: profiled, that was most of the Rasa server's CPU per message. The
   check now uses one validator built (and its schema checked) once; what is accepted is unchanged.
-- `guard_message_handler` wraps a channel's handler: if handling the message fails (tracker store
-  or lock store down), the person gets the same phrase instead of nothing.
+- `guard_message_handler` wraps a channel's handler (REST, socket.io, WeChat): if handling the
+  message fails (tracker store or lock store down), the person gets the same phrase instead of nothing.
+- A tracker store that cannot be read fails the message instead of starting it afresh: Rasa's
+  `FailSafeTrackerStore` would answer from an empty conversation (region, topic and a lookup half
+  done all forgotten, then written to memory only), so the guard's "busy" is the clearer answer and
+  what is stored stays as it was. Writing is unchanged: a failed save keeps Rasa's memory fallback.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import aiohttp
 import rasa.core.actions.action as rasa_actions
 from rasa.core.actions.action import ActionExecutionRejection
 from rasa.core.channels.channel import UserMessage
+from rasa.core.tracker_store import FailSafeTrackerStore
 from rasa.shared.core.events import BotUttered, Event, UserUttered
 from rasa.shared.exceptions import RasaException
 
@@ -138,7 +143,21 @@ def install() -> None:
     _breaker.open_seconds = _seconds(RETRY_AFTER_ENV, 10.0)
     rasa_actions.RemoteAction.run = _guarded_run(rasa_actions.RemoteAction.run)
     rasa_actions.RemoteAction._validate_action_result = _validate_with_one_validator()
+    FailSafeTrackerStore.retrieve = _strict_retrieve  # type: ignore[method-assign]
     _installed = True
+
+
+class TrackerStoreUnavailable(RasaException):
+    """The conversation could not be read from the tracker store."""
+
+
+async def _strict_retrieve(self: FailSafeTrackerStore, sender_id: str) -> Optional[Any]:
+    """`FailSafeTrackerStore.retrieve` that raises instead of returning "no conversation yet"."""
+    try:
+        return await self._tracker_store.retrieve(sender_id)
+    except Exception as error:
+        logger.error("The tracker store could not be read (%s)", type(error).__name__)
+        raise TrackerStoreUnavailable(type(error).__name__) from error
 
 
 def guard_message_handler(

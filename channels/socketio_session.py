@@ -30,7 +30,8 @@ class SessionSocketIOInput(SocketIOInput):
         return "socketio"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        blueprint = super().blueprint(on_new_message)
+        # A store that is down: the person is told the service is busy instead of nothing.
+        blueprint = super().blueprint(resilience.guard_message_handler(on_new_message))
         sio = self.sio
         assert sio is not None
 

@@ -113,13 +113,17 @@ def texts(messages: list[dict]) -> str:
     return "\n".join(m.get("text", "") for m in messages)
 
 
-def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack:
-    """Start the action server and the Rasa server on free ports; the caller stops them."""
+def start_stack(workdir: Path, extra_env: dict[str, str] | None = None, extra_endpoints: str = "") -> Stack:
+    """Start the action server and the Rasa server on free ports; the caller stops them.
+
+    The tracker store is SQLite in `workdir` unless `extra_env` sets TRACKER_STORE_URL; `extra_endpoints`
+    is appended to the generated endpoints.yml (e.g. a `lock_store:` section)."""
     if not MODEL.exists():
         raise RuntimeError(f"{MODEL} is missing: run `make train` (make test does) first")
     workdir.mkdir(parents=True, exist_ok=True)
+    inherited = {k: v for k, v in os.environ.items() if k != "TRACKER_STORE_URL"}
     env = {
-        **os.environ,
+        **inherited,
         "PYTHONPATH": str(ROOT),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "RASA_TELEMETRY_ENABLED": "false",
@@ -129,7 +133,6 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack
         "OPS_DB_URL": f"sqlite:///{workdir / 'ops.sqlite3'}",
         **(extra_env or {}),
     }
-    env.pop("TRACKER_STORE_URL", None)
     for var in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_AES_KEY", "WECHAT_API_BASE", "REDIS_URL"):
         env.setdefault(var, "")
     if "CARD_REGISTRY_URL" not in (extra_env or {}):
@@ -145,7 +148,7 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
         "tracker_store:\n  type: tracker_store.redacting.RedactingSQLTrackerStore\n"
-        f"  dialect: sqlite\n  db: {workdir / 'tracker.sqlite3'}\n",
+        f"  dialect: sqlite\n  db: {workdir / 'tracker.sqlite3'}\n" + extra_endpoints,
         encoding="utf-8",
     )
     stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", workdir, env)
