@@ -340,6 +340,8 @@ def assistant_env(workdir: Path) -> dict[str, str]:
     env = base_env(ROOT)
     env["CARD_REGISTRY_URL"] = f"sqlite:///{workdir / 'registry.sqlite3'}"
     env["CARD_REGISTRY_SECRET"] = BENCH_SECRET
+    env["OPS_DB_URL"] = f"sqlite:///{workdir / 'ops.sqlite3'}"
+    env["TRACKER_STORE_URL"] = f"sqlite:///{workdir / 'tracker.sqlite3'}"  # what the dashboard reads
     for var in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_AES_KEY", "WECHAT_API_BASE", "REDIS_URL"):
         env[var] = ""
     return env
@@ -425,14 +427,36 @@ def wait_until_serving(bot: Bot, actions_health: str) -> None:
             time.sleep(0.2)
 
 
+BENCH_STAFF = ("bench-desk", "bench staff password, local only")
+
+
 def start_web_server(bot: Bot, workdir: Path, procs: Processes) -> float:
-    """Start the web pages' server; seconds until its /health says the model is ready."""
+    """Start the web pages' server as `make run` does (the staff desk asks the Rasa server's NLU);
+    seconds until its /health says the desk can rank."""
     port = free_port()
+    env = assistant_env(workdir)
+    subprocess.run(
+        [PYTHON, "-m", "web.staff_users", "add", BENCH_STAFF[0]],
+        cwd=ROOT,
+        env={**env, "STAFF_PASSWORD": BENCH_STAFF[1]},
+        check=True,
+        capture_output=True,
+    )
     proc = procs.start(
         "web",
-        [PYTHON, "-m", "web.server", "--port", str(port), "--rasa-url", bot.rasa_url, "--model", MODEL],
+        [
+            PYTHON,
+            "-m",
+            "web.server",
+            "--port",
+            str(port),
+            "--rasa-url",
+            bot.rasa_url,
+            "--nlu-url",
+            f"{bot.rasa_url}/nlu/parse",
+        ],
         cwd=ROOT,
-        env=assistant_env(workdir),
+        env=env,
         log=workdir / "web.log",
     )
     bot.procs["web"] = proc
@@ -441,7 +465,7 @@ def start_web_server(bot: Bot, workdir: Path, procs: Processes) -> float:
         _check_alive(proc)
         try:
             health = requests.get(f"{url}/health", timeout=2).json()
-            if health.get("model") == "ready":
+            if health.get("model") in ("ready", "remote"):
                 break
             if health.get("model") == "failed":
                 raise RuntimeError(f"the web server could not load the model:\n{proc.tail()}")
@@ -451,8 +475,21 @@ def start_web_server(bot: Bot, workdir: Path, procs: Processes) -> float:
     else:
         raise RuntimeError(f"the web server's model was not ready within {START_TIMEOUT:.0f} s:\n{proc.tail()}")
     seconds = time.monotonic() - proc.started
-    for text in ASSISTANT_SCRIPT[:5]:  # what the staff desk does, so its memory is that of a used server
-        requests.post(f"{url}/api/staff/query", json={"text": text}, timeout=REQUEST_TIMEOUT)
+    staff = requests.Session()  # what the staff desk does, so its memory is that of a used server
+    login = staff.post(
+        f"{url}/api/staff/login",
+        json={"username": BENCH_STAFF[0], "password": BENCH_STAFF[1]},
+        headers={"Origin": url},
+        timeout=REQUEST_TIMEOUT,
+    )
+    login.raise_for_status()
+    csrf = {"X-CSRF-Token": login.json()["csrf"]}
+    for text in ASSISTANT_SCRIPT[:5]:
+        staff.post(
+            f"{url}/api/staff/query", json={"text": text}, headers=csrf, timeout=REQUEST_TIMEOUT
+        ).raise_for_status()
+    for path in ("/api/staff/review", "/api/staff/dashboard"):
+        staff.get(f"{url}{path}", timeout=REQUEST_TIMEOUT).raise_for_status()
     return seconds
 
 
