@@ -14,8 +14,9 @@ Every channel module of this project imports this and calls `install()`, so the 
 - Rasa validates every action-server response with `jsonschema.validate`, which checks the schema
   itself again on every call: profiled, that was most of the Rasa server's CPU per message. The
   check now uses one validator built (and its schema checked) once; what is accepted is unchanged.
-- `guard_message_handler` wraps a channel's handler (REST, socket.io, WeChat): if handling the
-  message fails (tracker store or lock store down), the person gets the same phrase instead of nothing.
+- `guard_message_handler` wraps a channel's handler (REST, socket.io; WeChat answers with its own
+  error phrase, channels/wechat/channel.py): if handling the message fails (tracker store or lock
+  store down), the person gets the same phrase instead of nothing.
 - A tracker store that cannot be read fails the message instead of starting it afresh: Rasa's
   `FailSafeTrackerStore` would answer from an empty conversation (region, topic and a lookup half
   done all forgotten, then written to memory only), so the guard's "busy" is the clearer answer and

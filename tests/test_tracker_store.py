@@ -81,3 +81,105 @@ def test_saved_events_hold_no_raw_id_or_name(backend, tmp_path, monkeypatch):
     assert reloaded.get_slot("id_digest") == DIGEST and reloaded.get_slot("name_digest") == DIGEST
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text("DELETE FROM events WHERE sender_id = :s"), {"s": sender})
+
+
+# -- long conversations: retrieved cut short, stored whole ------------------------------------
+
+
+def chatty_turn(number: int) -> list:
+    return [
+        UserUttered(f"第{number}个问题", {"name": "ask_password", "confidence": 0.9}),
+        SlotSet("language", "zh"),
+        ActionExecuted("action_answer_topic"),
+        SlotSet("topic", "ask_password"),
+        SlotSet("topics", ["ask_password"]),
+        ActionExecuted("action_listen"),
+    ]
+
+
+def long_conversation(turns: int) -> list:
+    events = [ActionExecuted("action_session_start"), ActionExecuted("action_listen")]
+    events += [UserUttered("我在上海", {"name": "inform", "confidence": 0.9}), SlotSet("region", "上海市")]
+    events += [ActionExecuted("action_answer_topic"), ActionExecuted("action_listen")]
+    for number in range(turns):
+        events += chatty_turn(number)
+    return events
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_long_session_is_retrieved_short_with_its_state_and_stored_whole(backend, tmp_path, monkeypatch):
+    from core.tracker_compaction import COMPACT_ABOVE, KEEP_EVENTS
+
+    store, engine = store_for(backend, tmp_path, monkeypatch)
+    sender = f"long-{uuid.uuid4().hex[:8]}"
+    events = long_conversation(80) + lookup_events()[:5]  # ends with the form asking for the ID number
+    asyncio.run(store.save(DialogueStateTracker.from_events(sender, events, slots=store.domain.slots)))
+    assert len(events) > COMPACT_ABOVE
+
+    tracker = asyncio.run(store.retrieve(sender))
+    assert len(tracker.events) < KEEP_EVENTS + 20  # the opening, the state, the last turns
+    assert tracker.get_slot("region") == "上海市"  # set at the start, long before the cut
+    assert tracker.get_slot("topics") == ["ask_password"]
+    assert tracker.active_loop_name == "card_status_form" and tracker.get_slot("requested_slot") == "id_digest"
+    full = asyncio.run(store.retrieve_full_tracker(sender))
+    assert len(full.events) == len(events)  # nothing was cut from the store
+
+    # The ID typed now (the form asks for it) is redacted, and only the new events are added.
+    tracker.update(UserUttered(ID_NUMBER, {"name": "inform", "confidence": 0.9}, parse_data={"text": ID_NUMBER}))
+    tracker.update(SlotSet("id_digest", DIGEST))
+    asyncio.run(store.save(tracker))
+    asyncio.run(store.save(tracker))  # saving the same tracker again adds nothing
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sqlalchemy.text("SELECT type_name, data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender}
+        ).all()
+    assert len(rows) == len(events) + 2
+    assert ID_NUMBER not in rows[-2][1] and json.loads(rows[-2][1])["text"] == "[redacted]"
+    again = asyncio.run(store.retrieve(sender))
+    assert again.latest_message.text == "[redacted]" and again.get_slot("id_digest") == DIGEST
+
+
+def test_a_cut_tracker_that_lost_its_mark_still_adds_only_new_events(tmp_path, monkeypatch):
+    store, engine = store_for("sqlite", tmp_path, monkeypatch)
+    sender = "long-copy"
+    events = long_conversation(60)
+    asyncio.run(store.save(DialogueStateTracker.from_events(sender, events, slots=store.domain.slots)))
+    copy = asyncio.run(store.retrieve(sender)).copy()  # a copy: the store's mark is gone
+    copy.update(UserUttered("新问题", {"name": "ask_password", "confidence": 0.9}))
+    asyncio.run(store.save(copy))
+    with engine.connect() as connection:
+        count = connection.execute(sqlalchemy.text("SELECT count(*) FROM events WHERE sender_id = :s"), {"s": sender})
+        assert count.scalar() == len(events) + 1
+
+
+def test_short_sessions_are_not_cut():
+    from core.tracker_compaction import compact_events
+
+    events = [e.as_dict() for e in long_conversation(5)]
+    assert compact_events(events) is None
+
+
+def test_the_stores_queries_cut_as_the_reference_does(tmp_path, monkeypatch):
+    """`_session_events` reads only the end, the opening and each slot's last value with SQL;
+    `compact_events` is the same cut over the whole list: both give the same session."""
+    from core.tracker_compaction import compact_events
+
+    store, engine = store_for("sqlite", tmp_path, monkeypatch)
+    sender = "long-reference"
+    events = long_conversation(70) + lookup_events()[:5]
+    asyncio.run(store.save(DialogueStateTracker.from_events(sender, events, slots=store.domain.slots)))
+    with store.session_scope() as session:
+        from_sql = store._session_events(session, sender)
+    with engine.connect() as connection:
+        stored = [json.loads(row[0]) for row in connection.execute(
+            sqlalchemy.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender}
+        )]  # fmt: skip
+    reference = compact_events(stored)
+    assert reference is not None
+
+    def state(session_events: list) -> dict:
+        tracker = DialogueStateTracker.from_dict(sender, session_events, store.domain.slots)
+        return {"slots": tracker.current_slot_values(), "loop": tracker.active_loop_name, "n": len(session_events)}
+
+    assert state(from_sql) == state(reference)
+    assert from_sql[-40:] == reference[-40:]

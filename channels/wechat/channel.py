@@ -435,8 +435,6 @@ class WeChatInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """The webhook's routes, as Rasa mounts them under ``/webhooks/wechat/``."""
         _install_access_log_filter()
-        # A store that is down: the person is told the service is busy instead of nothing.
-        on_new_message = resilience.guard_message_handler(on_new_message)
         wechat_webhook = Blueprint("wechat_webhook")
 
         @wechat_webhook.route("/", methods=["GET"])
