@@ -144,7 +144,7 @@ def install() -> None:
     _breaker.open_seconds = _seconds(RETRY_AFTER_ENV, 10.0)
     rasa_actions.RemoteAction.run = _guarded_run(rasa_actions.RemoteAction.run)
     rasa_actions.RemoteAction._validate_action_result = _validate_with_one_validator()
-    FailSafeTrackerStore.retrieve = _strict_retrieve  # type: ignore[method-assign]
+    FailSafeTrackerStore.retrieve = _strict_retrieve
     _installed = True
 
 

@@ -67,7 +67,7 @@ def compact_events(
     for event in events[start:cut]:
         kind = event.get("event")
         if kind == "slot":
-            slots[event.get("name")] = event.get("value")
+            slots[str(event.get("name"))] = event.get("value")
         elif kind == "active_loop":
             loop = event
         elif kind in ("restart", "reset_slots"):
