@@ -27,7 +27,9 @@ from core.identity import extract_id_number, extract_name, mask_id_number, mask_
 from core.lookup_policy import WINDOW, Decision, lookup_decision
 from core.text_input import clean_text
 
-MAX_NAME_CHARS = 40
+# Room for a foreigner's full name as on a passport ("SMITH, JOHN WILLIAM ..."); the limit only
+# stops a pasted paragraph from being taken for a name.
+MAX_NAME_CHARS = 64
 
 
 @lru_cache(maxsize=1)
@@ -52,7 +54,8 @@ def _clear_form() -> List[EventType]:
 
 
 class ValidateCardStatusForm(FormValidationAction):
-    """Checks the ID number (GB 11643) and the name, and turns both into digests at once."""
+    """Checks the ID number (resident ID, HK/Macao/Taiwan residence permit or foreigner's permanent
+    residence ID; core.identity) and the name, and turns both into digests at once."""
 
     def name(self) -> Text:
         return f"validate_{LOOKUP_FORM}"

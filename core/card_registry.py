@@ -186,12 +186,15 @@ def registry_secret() -> RegistrySecret:
 
 
 def normalize_name(name: str) -> str:
-    """Return the form of a name that is hashed: NFKC, no whitespace, case-folded.
+    """Return the form of a name that is hashed: NFKC, no whitespace or commas, case-folded.
 
     Case-folding lets "JOHN SMITH" (as on a passport) match "John Smith";
-    it does not change Chinese characters.
+    it does not change Chinese characters. Commas go too, so "SMITH, JOHN"
+    (surname, given names, as foreign names are often printed on cards)
+    matches "SMITH JOHN"; Chinese names never contain one. The word order is
+    kept: "JOHN SMITH" does not match "SMITH JOHN".
     """
-    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+    return "".join(unicodedata.normalize("NFKC", name).replace(",", " ").split()).casefold()
 
 
 def _hmac_hex(secret: str, message: str) -> str:
