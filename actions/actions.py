@@ -4,7 +4,7 @@ action server imports this module, so a broken file stops the server with the fi
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -13,7 +13,17 @@ from rasa_sdk.forms import ValidationAction
 
 from actions.common import KB, latest_entities, latest_intent, latest_regions, reply_language, send
 from actions.operations import HANDOFF_TOPIC, after_answer, handoff, note_comment, review_fallback, thank_for_comment
-from core.compose import STARTER_TOPICS, compose_answers, list_laws, quote_articles, topic_buttons
+from core.compose import (
+    STARTER_TOPICS,
+    answer_sources,
+    compose_answers,
+    compose_entry,
+    link,
+    list_laws,
+    quote_articles,
+    related_buttons,
+    topic_buttons,
+)
 from core.dialogue import LOOKUP_FORM, QUESTION_TOPIC_ENTITY, SCRIPT_ENTITY
 from core.language import LANGUAGES, SIMPLIFIED, TRADITIONAL, detect_language, requested_language
 from core.regions import display_name, find_region
@@ -92,15 +102,22 @@ class ActionAnswerTopic(Action):
         thank_for_comment(dispatcher, tracker)
         region = tracker.get_slot("region")
         intent = latest_intent(tracker)
+        key = None
         if intent in KB.topics:
             asked = [t for t in latest_entities(tracker, QUESTION_TOPIC_ENTITY) if t in KB.topics]
             topics = asked if intent in asked else [intent]
+            key = selected_entry(tracker, intent) if len(topics) == 1 else None
         else:
             if not latest_regions(tracker):
                 send(dispatcher, tracker, KB.phrase("inform_without_region", language))
                 return []
             remembered = tracker.get_slot("topics") or [tracker.get_slot("topic")]
             topics = [t for t in remembered if t in KB.topics]
+            key = (
+                tracker.get_slot("entry")
+                if len(topics) == 1 and KB.entry(topics[0], tracker.get_slot("entry"))
+                else None
+            )
             if not topics:
                 send(
                     dispatcher,
@@ -109,11 +126,55 @@ class ActionAnswerTopic(Action):
                     topic_buttons(KB, STARTER_TOPICS, language),
                 )
                 return []
-        for text in compose_answers(KB, topics, language, region):
-            send(dispatcher, tracker, text)
+        if len(topics) == 1:
+            # One question: its entry's short answer (or the topic's general one), and the topic's
+            # other questions offered underneath.
+            *first, last = compose_entry(KB, topics[0], key, language, region)
+            for text in first:
+                send(dispatcher, tracker, text)
+            send(dispatcher, tracker, last, related_buttons(KB, topics[0], key, language) or None)
+        else:
+            for text in compose_answers(KB, topics, language, region):
+                send(dispatcher, tracker, text)
         if HANDOFF_TOPIC in topics:
             await handoff(dispatcher, tracker)
-        return [SlotSet("topic", topics[0]), SlotSet("topics", topics)] + after_answer(tracker, topics, dispatcher)
+        events = [SlotSet("topic", topics[0]), SlotSet("topics", topics), SlotSet("entry", key)]
+        return events + after_answer(tracker, topics, dispatcher)
+
+
+def selected_entry(tracker: Tracker, topic: str) -> Optional[str]:
+    """The entry of `topic` the question asks for: a related-question button names it
+    (`question_entry`), else the NLU's entry selector picked it (Rasa's response_selector output)."""
+    named = [k for k in latest_entities(tracker, "question_entry") if KB.entry(topic, k)]
+    if named:
+        return str(named[-1])
+    chosen = (((tracker.latest_message.get("response_selector") or {}).get(topic) or {}).get("response") or {}).get(
+        "intent_response_key"
+    )
+    key = chosen.split("/", 1)[1] if isinstance(chosen, str) and chosen.startswith(f"{topic}/") else None
+    return key if KB.entry(topic, key) else None
+
+
+class ActionSources(Action):
+    """Every source of the last answer, with its link ("来源" / "sources")."""
+
+    def name(self) -> Text:
+        return "action_sources"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        language = reply_language(tracker)
+        topic = tracker.get_slot("topic")
+        if topic not in KB.topics:
+            send(dispatcher, tracker, KB.phrase("sources_none", language))
+            return []
+        sources = answer_sources(KB, topic, tracker.get_slot("entry"))
+        lines = [KB.phrase("sources_heading", language)]
+        unofficial = KB.phrase("unofficial_mark", language)
+        lines += [
+            f"- {link(s['url'], s.get('title'))}" + ("" if s.get("kind") == "official" else unofficial) for s in sources
+        ]
+        send(dispatcher, tracker, "\n".join(lines))
+        return []
 
 
 class ActionLegalBasis(Action):

@@ -66,7 +66,13 @@ def after_answer(tracker: Tracker, topics: List[str], dispatcher: CollectingDisp
         # Rasa's socket.io output emits the custom message's keys as `emit` arguments: `data` is the body.
         dispatcher.utter_message(json_message={"data": {FEEDBACK_MARKER: {"answered": "+".join(topics)}}})
     elif channel == WECHAT and not tracker.get_slot("feedback_offered"):
-        send(dispatcher, tracker, KB.phrase("wechat_feedback_prompt", reply_language(tracker)))
+        # The WeChat channel numbers buttons and maps the person's "1" / "2" back to them.
+        language = reply_language(tracker)
+        buttons = [
+            {"title": KB.phrase("feedback_helpful", language), "payload": '/feedback{"rating": "up"}'},
+            {"title": KB.phrase("feedback_not_helpful", language), "payload": '/feedback{"rating": "down"}'},
+        ]
+        send(dispatcher, tracker, KB.phrase("wechat_feedback_prompt", language), buttons)
         return [SlotSet("feedback_offered", True)]
     return []
 

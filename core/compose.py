@@ -7,12 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from core.knowledge import KnowledgeBase
 from core.regions import display_name, region_chain
 
 # Topics offered when there is nothing better to offer (no words, legal basis without a topic).
 STARTER_TOPICS = ("ask_how_to_activate", "ask_required_documents", "ask_activation_deadline")
+MAX_EXAMPLES = 3  # regional examples shown with an answer; then "rules differ — tell me your city"
+MAX_SOURCES = 3  # sources shown under an answer; all of them when asked ("来源" / "sources")
+MAX_RELATED = 3  # related questions offered as buttons
+
+
+def link(url: str, label: str | None = None) -> str:
+    """A short labelled link, `[label](url)`: the chat page shows the label as the link, WeChat an
+    <a>; the label is the source's title, else its site."""
+    name = (label or urlsplit(url).netloc or url).strip().replace("[", "(").replace("]", ")")
+    return f"[{name}]({url})"
 
 
 def region_note(kb: KnowledgeBase, topic: str, region: str | None, language: str) -> list[str]:
@@ -29,7 +40,7 @@ def region_note(kb: KnowledgeBase, topic: str, region: str | None, language: str
                     language,
                     region=display_name(place, language),
                     note=note[language],
-                    source=note["source"],
+                    source=link(note["source"]),
                 )
             )
     if not lines and kb.topics[topic]["varies_by_region"]:
@@ -37,15 +48,18 @@ def region_note(kb: KnowledgeBase, topic: str, region: str | None, language: str
     return lines
 
 
-def variation_lines(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
-    """Conflicting local rules presented as regional examples with their sources, never as national."""
-    variations = kb.topics[topic].get("variations") or []
+def variation_lines(
+    kb: KnowledgeBase, topic: str, language: str, variations: Sequence[dict[str, Any]] | None = None
+) -> list[str]:
+    """Conflicting local rules presented as regional examples with their sources, never as national
+    (at most MAX_EXAMPLES: the region invitation that follows says the rules differ)."""
+    variations = list(kb.topics[topic].get("variations") or []) if variations is None else list(variations)
     if not variations:
         return []
     lines = [kb.phrase("variations_heading", language)]
     lines += [
-        kb.phrase("variation", language, where=v["where"][language], rule=v["rule"][language], source=v["source"])
-        for v in variations
+        kb.phrase("variation", language, where=v["where"][language], rule=v["rule"][language], source=link(v["source"]))
+        for v in variations[:MAX_EXAMPLES]
     ]
     lines.append(kb.phrase("variations_footer", language))
     return lines
@@ -54,18 +68,21 @@ def variation_lines(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
 def cite_articles(kb: KnowledgeBase, topics: str | Sequence[str], language: str) -> str:
     """The short legal-basis line that ends an answer: each law once, with its article numbers (for
     one topic, or every topic of a message that asked several)."""
+    return kb.phrase("legal_line", language, citations=_citations(kb, _article_refs(kb, topics), language))
+
+
+def _citations(kb: KnowledgeBase, refs: Sequence[str], language: str) -> str:
+    """Article references as a citation: each law once, with its article numbers."""
     by_law: dict[str, list[str]] = {}
-    for ref in _article_refs(kb, topics):
+    for ref in refs:
         law, article = kb.articles[ref]
         name = law.get("short_name", law["name"])[language]
         numbers = by_law.setdefault(name, [])
         if article["number"][language] not in numbers:
             numbers.append(article["number"][language])
     if language == "zh":
-        citations = "；".join(f"《{name}》{'、'.join(numbers)}" for name, numbers in by_law.items())
-    else:
-        citations = "; ".join(f"{name}, {' / '.join(numbers)}" for name, numbers in by_law.items())
-    return kb.phrase("legal_line", language, citations=citations)
+        return "；".join(f"《{name}》{'、'.join(numbers)}" for name, numbers in by_law.items())
+    return "; ".join(f"{name}, {' / '.join(numbers)}" for name, numbers in by_law.items())
 
 
 def _article_refs(kb: KnowledgeBase, topics: str | Sequence[str]) -> list[str]:
@@ -218,3 +235,65 @@ def answer_entry(kb: KnowledgeBase, topics: Sequence[str], region: str | None) -
         place = next((p for p in region_chain(region) if kb.notes_for(p, topic)), None) if region else None
         parts.append(f"{topic}@{place}" if place else topic)
     return "+".join(parts)
+
+
+# -- question-level entries ---------------------------------------------------------------------
+
+
+def _legal_refs(kb: KnowledgeBase, topic: str, key: str | None) -> list[str]:
+    entry = kb.entry(topic, key)
+    return list(entry["legal_basis"]) if entry and entry.get("legal_basis") else list(kb.topics[topic]["legal_basis"])
+
+
+def sources_line(kb: KnowledgeBase, sources: Sequence[dict[str, Any]], language: str) -> str:
+    """ "来源：" and the first MAX_SOURCES sources as short labelled links (official ones first)."""
+    ranked = sorted(sources, key=lambda s: s.get("kind") != "official")
+    links = " · ".join(link(s["url"], s.get("title")) for s in ranked[:MAX_SOURCES])
+    return kb.phrase("sources_line", language, links=links)
+
+
+def answer_sources(kb: KnowledgeBase, topic: str, key: str | None) -> list[dict[str, Any]]:
+    """The sources of an answer: the entry's, else the topic's."""
+    entry = kb.entry(topic, key)
+    return list(entry["sources"]) if entry else list(kb.topics[topic]["sources"])
+
+
+def related_buttons(kb: KnowledgeBase, topic: str, key: str | None, language: str) -> list[dict[str, Any]]:
+    """Up to MAX_RELATED other entries of the topic, as buttons that ask them."""
+    return [
+        {"title": e["question"][language], "payload": f'/{topic}{{"question_entry": "{e["key"]}"}}'}
+        for e in kb.entries(topic)
+        if e["key"] != key
+    ][:MAX_RELATED]
+
+
+def compose_entry(kb: KnowledgeBase, topic: str, key: str | None, language: str, region: str | None) -> list[str]:
+    """The reply to one question as short messages: the answer (the entry's, else the topic's
+    general one); the regional part (the place's own note, or at most three examples and the
+    invitation to name a city); the legal line with the sources as short links."""
+    topic_entry = kb.topics[topic]
+    entry = kb.entry(topic, key)
+    messages = [(entry or topic_entry)["answer"][language].strip()]
+    regional: list[str] = []
+    hotlines = hotline_lines(kb, region, language) if topic == "request_human" else []
+    notes = region_note(kb, topic, region, language) if not hotlines or kb.notes_for(region or "", topic) else []
+    regional += notes
+    has_own_note = region is not None and any(kb.notes_for(place, topic) for place in region_chain(region))
+    # An entry shows only the local rules that concern its question; the general answer, the topic's.
+    examples = (entry.get("variations") or []) if entry else (topic_entry.get("variations") or [])
+    if not has_own_note:
+        regional += variation_lines(kb, topic, language, examples)
+    elif examples and topic_entry["varies_by_region"]:
+        regional.append(kb.phrase("local_rule_flag", language))
+    if topic_entry["varies_by_region"] and not region:
+        regional.append(kb.phrase("region_invite", language))
+    regional += hotlines
+    if regional:
+        messages.append("\n".join(regional))
+    by_law = _citations(kb, _legal_refs(kb, topic, key), language)
+    messages.append(
+        kb.phrase("legal_line", language, citations=by_law)
+        + "\n"
+        + sources_line(kb, answer_sources(kb, topic, key), language)
+    )
+    return messages

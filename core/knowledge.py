@@ -21,6 +21,9 @@ from jsonschema import Draft7Validator
 from core.regions import find_region
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "knowledge"
+# The longest an answer (a topic's general answer or an entry's) may be, in characters: a reply
+# bubble a person reads on a phone, and within one WeChat passive reply (2,048 bytes).
+MAX_ANSWER_CHARS = {"zh": 300, "en": 600}
 SCHEMA_FILE = Path(__file__).resolve().parent / "knowledge_schema.json"
 
 
@@ -44,6 +47,14 @@ class KnowledgeBase:
         """A bilingual phrase from service.yml, with {hotline} and any given values filled in."""
         template = self.service["phrases"][key][language]
         return template.format(hotline=self.service["hotline"]["number"], **values)
+
+    def entries(self, topic: str) -> list[dict[str, Any]]:
+        """The question-level entries of a topic, in the file's order (empty when it has none)."""
+        return list(self.topics[topic].get("entries") or [])
+
+    def entry(self, topic: str, key: str | None) -> dict[str, Any] | None:
+        """One entry of a topic by its key, or None."""
+        return next((e for e in self.entries(topic) if e["key"] == key), None) if key else None
 
     def notes_for(self, region: str, topic: str) -> list[dict[str, Any]]:
         """The notes a region entry has on a topic (empty when none)."""
@@ -103,6 +114,14 @@ def load_knowledge(directory: Path | str | None = None) -> KnowledgeBase:
         for i, ref in enumerate(entry["legal_basis"]):
             if ref not in articles:
                 raise KnowledgeError(f"{path}: key 'legal_basis/{i}': no article '{ref}' in laws.yml")
+        keys: set[str] = set()
+        for i, item in enumerate(entry.get("entries") or []):
+            if item["key"] in keys:
+                raise KnowledgeError(f"{path}: key 'entries/{i}/key': duplicate '{item['key']}'")
+            keys.add(item["key"])
+            for j, ref in enumerate(item.get("legal_basis") or []):
+                if ref not in articles:
+                    raise KnowledgeError(f"{path}: key 'entries/{i}/legal_basis/{j}': no article '{ref}' in laws.yml")
         topics[entry["topic"]] = entry
 
     regions_path = root / "regions.yml"

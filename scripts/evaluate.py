@@ -8,6 +8,8 @@ Two test sets, never used for training:
   data was not learned from (tests/nlu_real/SOURCES_*.md); a message that asks two or three things
   is labelled `intent1+intent2`.
 - tests/nlu_holdout/: a held-out split written in the training data's style.
+- tests/nlu_entries/: held-out questions for the question-level entries (knowledge/topics/*.yml →
+  entries; never in their `asked_as`): how often the topic and then the entry are picked.
 
 For each: top-1 accuracy as a person meets it (a fallback counts wrong; a multi-question message
 counts right when every one of its topics is answered), the classifier's own accuracy (before the
@@ -100,6 +102,47 @@ def report(name: str, pairs: list[tuple[str, str]], results: list[dict[str, Any]
     return sum(right) / n
 
 
+def entry_report(agent: Any) -> None:
+    """Entry selection on tests/nlu_entries/: right topic, and right entry given the right topic."""
+    import yaml
+
+    rows: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # language → (topic, entry, text)
+    for path in sorted((ROOT / "tests" / "nlu_entries").glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for question in data.get("questions") or []:
+            for language in ("zh", "en"):
+                if question.get(language):
+                    rows[language].append((data["topic"], question["entry"], question[language]))
+    if not rows:
+        print("entry selection: no held-out entry questions (tests/nlu_entries/)")
+        return
+    print(f"{'entry selection':<16}{'n':>5}{'topic':>10}{'entry':>10}{'entry|topic':>13}{'general':>10}")
+    for language, items in sorted(rows.items()):
+        results, _ = asyncio.run(parse_all(agent, [text for _, _, text in items]))
+        topic_ok = entry_ok = general = 0
+        misses = []
+        for (topic, entry, text), result in zip(items, results, strict=True):
+            intent = (result.get("intent") or {}).get("name")
+            chosen = (((result.get("response_selector") or {}).get(topic) or {}).get("response") or {}).get(
+                "intent_response_key"
+            )
+            if intent == topic:
+                topic_ok += 1
+                if chosen == f"{topic}/{entry}":
+                    entry_ok += 1
+                elif chosen is None:
+                    general += 1
+                else:
+                    misses.append(f"{topic}/{entry} → {chosen}: {text}")
+        n = len(items)
+        print(
+            f"{'  ' + language:<16}{n:>5}{topic_ok / n:>10.3f}{entry_ok / n:>10.3f}"
+            f"{entry_ok / max(1, topic_ok):>13.3f}{general / max(1, topic_ok):>10.3f}"
+        )
+        for line in misses[:5]:
+            print(f"      {line}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models" / "activation.tar.gz"))
@@ -123,6 +166,7 @@ def main() -> int:
             results, seconds = asyncio.run(parse_all(agent, [text for text, _ in pairs]))
             timings.append((seconds, len(pairs)))
             report(f"{label} {path.stem}", pairs, results, args)
+    entry_report(agent)
     total = sum(n for _, n in timings)
     mean_ms = 1000 * sum(s * n for s, n in timings) / max(1, total)
     print(f"mean parse time: {mean_ms:.1f} ms per message ({total} messages)")

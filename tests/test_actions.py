@@ -23,7 +23,7 @@ from actions.actions import (
 )
 from actions.status_lookup import ActionCardStatusLookup, ValidateCardStatusForm
 from core.card_registry import CardRegistry, hash_id_number, hash_name
-from core.compose import compose_answer, compose_answers, quote_articles
+from core.compose import MAX_EXAMPLES, compose_answers, compose_entry, quote_articles
 from core.import_cards import import_csv
 from core.language import to_traditional
 
@@ -71,11 +71,15 @@ def test_topic_answer_without_region_gives_variations_and_invites_a_city(kb):
     text = "\n".join(m["text"] for m in messages)
     entry = kb.topics["ask_activation_deadline"]
     assert entry["answer"]["zh"].strip() in text
-    for variation in entry["variations"]:
-        assert variation["source"] in text  # every conflicting figure comes with its source
+    for variation in entry["variations"][:MAX_EXAMPLES]:
+        assert variation["source"] in text  # every conflicting figure shown comes with its source
     assert kb.phrase("region_invite", "zh") in text
     assert messages[-1]["text"].startswith("⚖")
-    assert events == [SlotSet("topic", "ask_activation_deadline"), SlotSet("topics", ["ask_activation_deadline"])]
+    assert events == [
+        SlotSet("topic", "ask_activation_deadline"),
+        SlotSet("topics", ["ask_activation_deadline"]),
+        SlotSet("entry", None),
+    ]
 
 
 def test_topic_answer_in_english_with_region_note(kb):
@@ -87,7 +91,7 @@ def test_topic_answer_in_english_with_region_note(kb):
     assert shanghai["en"] in text and shanghai["source"] in text
     assert "Shanghai" in text
     assert kb.phrase("region_invite", "en") not in text
-    assert [m["text"] for m in messages] == compose_answer(kb, "ask_how_to_activate", "en", "上海市")
+    assert [m["text"] for m in messages] == compose_entry(kb, "ask_how_to_activate", None, "en", "上海市")
 
 
 def test_naming_a_city_re_answers_the_last_topic_for_that_city(kb):
@@ -95,8 +99,12 @@ def test_naming_a_city_re_answers_the_last_topic_for_that_city(kb):
         "inform", "我在上海", {"region": "上海市", "topic": "ask_how_to_activate"}, [region_entity("上海市")]
     )
     messages, events = run(ActionAnswerTopic(), tracker)
-    assert [m["text"] for m in messages] == compose_answer(kb, "ask_how_to_activate", "zh", "上海市")
-    assert events == [SlotSet("topic", "ask_how_to_activate"), SlotSet("topics", ["ask_how_to_activate"])]
+    assert [m["text"] for m in messages] == compose_entry(kb, "ask_how_to_activate", None, "zh", "上海市")
+    assert events == [
+        SlotSet("topic", "ask_how_to_activate"),
+        SlotSet("topics", ["ask_how_to_activate"]),
+        SlotSet("entry", None),
+    ]
 
 
 def test_naming_a_city_before_any_topic_acknowledges_it_and_offers_topics(kb):
@@ -371,6 +379,88 @@ def test_name_typed_with_a_lead_in(registry, typed):
     assert result["name_digest"] == hash_name("张三", SECRET)
 
 
+# --- foreigners' permanent residence IDs and HK/Macao/Taiwan residence permits -----------------------
+
+# The made-up sample cards of data/registry/sample_cards.csv.
+FOREIGNER = ("911840198506120015", "SMITH JOHN", "911***********0015", "ready_for_collection")
+TAIWAN_RESIDENT = ("830000199003150027", "林雅婷", "830000********0027", "issued_not_activated")
+
+
+def _form_then_lookup(id_typed: str, name_typed: str, language: str = "zh") -> tuple[str, list]:
+    """The form's two validations, then the lookup on the slots they set: the reply and every event."""
+    id_slots, id_messages = _form_validate("validate_id_digest", id_typed, language)
+    name_slots, name_messages = _form_validate("validate_name_digest", name_typed, language)
+    assert id_messages == [] and name_messages == []
+    tracker = make_tracker(slots={"language": language, **id_slots, **name_slots}, sender=f"lookup-{id_typed}")
+    messages, events = run(ActionCardStatusLookup(), tracker)
+    return "\n".join(m["text"] for m in messages), [id_slots, name_slots, *events]
+
+
+@pytest.mark.parametrize(
+    ("card", "id_typed", "name_typed", "masked_name"),
+    [
+        (FOREIGNER, "911840198506120015", "SMITH JOHN", "S**** J***"),
+        # the comma of "SURNAME, GIVEN NAMES" is ignored by the digest and kept in the masked form
+        (FOREIGNER, "My permanent residence ID is 911840 19850612 0015", "my name is SMITH, JOHN", "S****, J***"),
+        (TAIWAN_RESIDENT, "830000199003150027", "林雅婷", "林**"),
+        (TAIWAN_RESIDENT, "台湾居民居住证号码：８３００００１９９００３１５００２７", "我叫林雅婷", "林**"),
+    ],
+    ids=["foreigner", "foreigner-typed-loosely", "taiwan", "taiwan-full-width"],
+)
+def test_the_form_accepts_a_foreigner_id_and_a_taiwan_permit_and_finds_the_card(
+    kb, registry, card, id_typed, name_typed, masked_name
+):
+    number, name, masked_id, status = card
+    text, events = _form_then_lookup(id_typed, name_typed)
+    assert masked_id in text and masked_name in text
+    assert kb.card_status[status]["zh"].split("{")[0] in text
+    assert events[0] == {"id_digest": hash_id_number(number, SECRET), "id_masked": masked_id}
+    assert events[1] == {"name_digest": hash_name(name, SECRET), "name_masked": masked_name}
+    assert SlotSet("identity_verified", True) in events
+    for raw in (number, name, number[6:14], id_typed, name_typed):
+        assert raw not in text and raw not in str(events), raw
+
+
+def test_the_foreigner_card_is_explained_in_english(kb, registry):
+    text, _ = _form_then_lookup(FOREIGNER[0], "Smith John", language="en")
+    assert kb.card_status["ready_for_collection"]["en"].split("{")[0] in text
+    assert "911***********0015" in text and "S**** J***" in text
+
+
+def test_the_name_order_of_the_registry_counts(kb, registry):
+    # "JOHN SMITH" is another name than "SMITH JOHN": the reply is the usual no-match one.
+    text, _ = _form_then_lookup(FOREIGNER[0], "JOHN SMITH")
+    assert text == kb.phrase("lookup_no_match", "zh")
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("911840198506120016", "check_digit"),  # the foreigner's sample with a wrong check character
+        ("830000199003150028", "check_digit"),
+        ("911999198506120011", "nationality_code"),
+        ("971840198506120016", "region_code"),
+        ("830100199003150022", "region_code"),
+        ("911840198513120013", "birth_date"),
+        ("KAZ110090123105", "old_foreign_card"),
+    ],
+)
+def test_invalid_foreigner_and_permit_numbers_say_what_is_wrong(kb, registry, raw, problem):
+    for language in ("zh", "en"):
+        result, messages = _form_validate("validate_id_digest", raw, language)
+        assert result == {"id_digest": None}
+        assert messages[0]["text"] == kb.phrase(f"id_problem_{problem}", language)
+        assert raw not in messages[0]["text"]
+
+
+def test_a_long_latin_name_as_on_a_passport_is_accepted(registry):
+    name = "RODRIGUES DA SILVA SANTOS, MARIA APARECIDA DE FATIMA"  # 52 characters
+    result, messages = _form_validate("validate_name_digest", name)
+    assert messages == []
+    assert result["name_digest"] == hash_name("RODRIGUES DA SILVA SANTOS MARIA APARECIDA DE FATIMA", SECRET)
+    assert result["name_masked"] == "R******** D* S**** S*****, M**** A******** D* F*****"
+
+
 # --- several questions in one message ---------------------------------------------------------------
 
 
@@ -391,7 +481,7 @@ def test_two_questions_get_both_answers_in_order_with_one_legal_line(kb):
     assert texts[0].startswith(
         kb.phrase("question_heading", "zh", number="1", topic=kb.topics[asked[0]]["title"]["zh"])
     )
-    assert events == [SlotSet("topic", "ask_how_to_activate"), SlotSet("topics", asked)]
+    assert events == [SlotSet("topic", "ask_how_to_activate"), SlotSet("topics", asked), SlotSet("entry", None)]
 
 
 def test_three_questions_in_english_each_answered(kb):
@@ -442,7 +532,7 @@ def test_legal_basis_after_two_questions_covers_both(kb):
 def test_a_traditional_writer_is_answered_in_traditional_characters(kb):
     tracker = make_tracker("ask_required_documents", "激活需要带什么证件？", {"script": "traditional"})
     messages, _ = run(ActionAnswerTopic(), tracker)
-    expected = [to_traditional(t) for t in compose_answer(kb, "ask_required_documents", "zh", None)]
+    expected = [to_traditional(t) for t in compose_entry(kb, "ask_required_documents", None, "zh", None)]
     assert [m["text"] for m in messages] == expected
     assert "帶" in messages[0]["text"] or "證" in messages[0]["text"]
 
@@ -450,7 +540,7 @@ def test_a_traditional_writer_is_answered_in_traditional_characters(kb):
 def test_traditional_script_does_not_touch_english_answers(kb):
     tracker = make_tracker("ask_required_documents", "what to bring", {"language": "en", "script": "traditional"})
     messages, _ = run(ActionAnswerTopic(), tracker)
-    assert [m["text"] for m in messages] == compose_answer(kb, "ask_required_documents", "en", None)
+    assert [m["text"] for m in messages] == compose_entry(kb, "ask_required_documents", None, "en", None)
 
 
 def test_buttons_are_converted_too(kb):

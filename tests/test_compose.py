@@ -6,11 +6,13 @@ import pytest
 
 from core.card_registry import CardStatus
 from core.compose import (
+    MAX_EXAMPLES,
     STARTER_TOPICS,
     cite_articles,
     compose_answer,
     compose_answers,
     compose_status,
+    link,
     list_laws,
     quote_articles,
     topic_buttons,
@@ -30,7 +32,11 @@ MASKED_NAME = "张*"
 def _note_lines(kb: KnowledgeBase, topic: str, region: str, language: str) -> list[str]:
     return [
         kb.phrase(
-            "region_note", language, region=display_name(place, language), note=note[language], source=note["source"]
+            "region_note",
+            language,
+            region=display_name(place, language),
+            note=note[language],
+            source=link(note["source"]),
         )
         for place in region_chain(region)
         for note in kb.notes_for(place, topic)
@@ -39,8 +45,8 @@ def _note_lines(kb: KnowledgeBase, topic: str, region: str, language: str) -> li
 
 def _variation_lines(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
     return [
-        kb.phrase("variation", language, where=v["where"][language], rule=v["rule"][language], source=v["source"])
-        for v in kb.topics[topic].get("variations") or []
+        kb.phrase("variation", language, where=v["where"][language], rule=v["rule"][language], source=link(v["source"]))
+        for v in (kb.topics[topic].get("variations") or [])[:MAX_EXAMPLES]
     ]
 
 
@@ -150,9 +156,11 @@ def test_without_region(kb: KnowledgeBase, topic: str, language: str) -> None:
         if variations:
             assert kb.phrase("variations_heading", language) in answer
             assert kb.phrase("variations_footer", language) in answer
-            for variation in variations:
+            for variation in variations[:MAX_EXAMPLES]:  # at most three examples: then "tell me your city"
                 assert variation["source"] in answer
                 assert variation["rule"][language] in answer
+            for variation in variations[MAX_EXAMPLES:]:
+                assert variation["source"] not in answer
             for line in _variation_lines(kb, topic, language):
                 assert line in answer
     else:

@@ -34,6 +34,7 @@ PHRASE_VALUES: dict[str, set[str]] = {
     "region_noted": {"region"},
     "region_changed_followup": {"region"},
     "handoff_code": {"code", "hours"},
+    "sources_line": {"links"},
 }
 # Phrases the actions ask for by name (compose.py, actions.py, status_lookup.py), and the WeChat
 # channel (channels/wechat/channel.py).
@@ -69,6 +70,12 @@ USED_PHRASES = (
         "feedback_comment_thanks",
         "feedback_nothing_yet",
         "wechat_feedback_prompt",
+        "feedback_helpful",
+        "feedback_not_helpful",
+        # actions.py: the sources of an answer on request
+        "sources_heading",
+        "sources_none",
+        "unofficial_mark",
     }
     | {f"id_problem_{p}" for p in ("length", "characters", "region_code", "birth_date", "check_digit")}
 )
@@ -245,15 +252,28 @@ def _digits(text: str) -> set[str]:
     return set(re.findall(r"\d+", text))
 
 
+def _answers(kb: KnowledgeBase, topic: str, language: str) -> list[str]:
+    """The topic's general answer and every entry's answer: all of them speak for the whole country."""
+    return [kb.topics[topic]["answer"][language]] + [e["answer"][language] for e in kb.entries(topic)]
+
+
 def test_activation_deadline_national_answer_has_no_local_figure(kb: KnowledgeBase) -> None:
     entry = kb.topics["ask_activation_deadline"]
+    myth = {
+        "zh": re.compile(r"只是个别地方|不是全国"),
+        "en": re.compile(r"not (?:a )?national|no national|only local", re.I),
+    }
     for language in LANGUAGES:
         for text in (entry["answer"][language], entry["legal_note"][language]):
             assert "300" not in text
             assert "半年" not in text
             assert not re.search(r"half a year|six months|\b\d+ (days|months)", text, re.IGNORECASE)
-        # the only number the national answer may carry is the hotline (the legal note cites Article 3)
+        # the only number the general answer may carry is the hotline (the legal note cites Article 3)
         assert _digits(entry["answer"][language]) <= {kb.service["hotline"]["number"]}
+        # an entry may name a figure only to say it is not a national rule
+        for text in _answers(kb, "ask_activation_deadline", language)[1:]:
+            if "300" in text or "半年" in text or re.search(r"\b\d+ (days|months)", text):
+                assert myth[language].search(text), text
 
 
 def test_activation_deadline_figures_only_in_sourced_variations(kb: KnowledgeBase) -> None:
@@ -270,13 +290,13 @@ def test_activation_deadline_figures_only_in_sourced_variations(kb: KnowledgeBas
 
 
 def test_password_national_answer_has_no_lock_out_count(kb: KnowledgeBase) -> None:
-    entry = kb.topics["ask_password"]
     for language in LANGUAGES:
-        text = entry["answer"][language]
-        assert _digits(text) <= {kb.service["hotline"]["number"]}
-        assert not re.search(r"[一二三四五六七八九十两]次", text)
-        assert not re.search(r"\b(three|six|five)\b", text, re.IGNORECASE)
-        assert "123456" not in text
+        for text in _answers(kb, "ask_password", language):
+            # 12333, and the six digits of the electronic card's own password (set in the app)
+            assert _digits(text) <= {kb.service["hotline"]["number"], "6"}, text
+            assert not re.search(r"[一二三四五六七八九十两\d]\s*次", text), text
+            assert not re.search(r"\b(three|six|five)\b", text, re.IGNORECASE), text
+            assert "123456" not in text
 
 
 def test_password_lock_out_counts_only_in_sourced_variations(kb: KnowledgeBase) -> None:
@@ -470,7 +490,7 @@ def test_a_region_note_source_must_be_a_public_web_address(kb_copy: Path) -> Non
 def _national_texts(kb: KnowledgeBase) -> list[str]:
     """Every text that speaks for the whole country: topic answers and card-status explanations (a
     region note may rightly say what one bank allows there)."""
-    texts = [t["answer"][language] for t in kb.topics.values() for language in LANGUAGES]
+    texts = [text for topic in kb.topics for language in LANGUAGES for text in _answers(kb, topic, language)]
     for entry in kb.card_status.values():
         texts += [entry[language] for language in LANGUAGES] + [entry["next"][language] for language in LANGUAGES]
     return texts
@@ -578,8 +598,8 @@ def test_card_production_is_not_said_to_take_weeks(kb: KnowledgeBase) -> None:
 
 def test_national_facts_are_not_filed_under_one_region(kb: KnowledgeBase) -> None:
     # The 10-year validity is the bank function's everywhere; Yongkang's figures are not Jinhua's.
-    assert "10年" in kb.topics["ask_lost_or_replace_card"]["answer"]["zh"]
-    assert "10-year" in kb.topics["ask_lost_or_replace_card"]["answer"]["en"]
+    assert any("10年" in text for text in _answers(kb, "ask_lost_or_replace_card", "zh"))
+    assert any("10-year" in text for text in _answers(kb, "ask_lost_or_replace_card", "en"))
     for region in kb.regions.values():
         for note in region["notes"]:
             assert "10年有效期" not in note["zh"] or region["region"] == "南京市"
@@ -589,3 +609,63 @@ def test_national_facts_are_not_filed_under_one_region(kb: KnowledgeBase) -> Non
 def test_request_human_explains_local_12333_centres(kb: KnowledgeBase) -> None:
     answer = kb.topics["request_human"]["answer"]
     assert "区号" in answer["zh"] and "area code" in answer["en"]
+
+
+# ---------------------------------------------------------------- question-level entries and length
+
+
+def _answer_cases(kb: KnowledgeBase) -> list[tuple[str, str | None]]:
+    return [(topic, None) for topic in sorted(kb.topics)] + [
+        (topic, entry["key"]) for topic in sorted(kb.topics) for entry in kb.entries(topic)
+    ]
+
+
+def test_every_topic_has_question_level_entries(kb: KnowledgeBase) -> None:
+    few = {topic: len(kb.entries(topic)) for topic in kb.topics if len(kb.entries(topic)) < 4}
+    assert not few, f"topics with fewer than 4 entries: {few}"
+    for topic in kb.topics:
+        for entry in kb.entries(topic):
+            assert entry["sources"], (topic, entry["key"])
+            for language in LANGUAGES:
+                assert entry["question"][language].strip() and entry["answer"][language].strip()
+                assert len(entry["asked_as"][language]) >= 8, (topic, entry["key"], language)
+
+
+def test_every_answer_fits_the_main_bubble(kb: KnowledgeBase) -> None:
+    from core.knowledge import MAX_ANSWER_CHARS
+
+    too_long = []
+    for topic, key in _answer_cases(kb):
+        item = kb.entry(topic, key) if key else kb.topics[topic]
+        for language in LANGUAGES:
+            text = item["answer"][language].strip()
+            if len(text) > MAX_ANSWER_CHARS[language] or "http://" in text or "https://" in text:
+                too_long.append(f"{topic}/{key or '-'} {language}: {len(text)}")
+    assert not too_long, too_long
+
+
+def test_replies_are_short_for_every_entry_and_region(kb: KnowledgeBase) -> None:
+    """Every entry (and the general answer) × no region and every region with a note on the topic, in
+    both languages: the main bubble within the limit, at most three regional examples, every
+    message within one WeChat message (2,048 bytes), the legal line and the sources last."""
+    from core.compose import MAX_EXAMPLES, compose_entry
+    from core.knowledge import MAX_ANSWER_CHARS
+
+    problems = []
+    for topic, key in _answer_cases(kb):
+        places = [None] + [name for name in sorted(kb.regions) if kb.notes_for(name, topic)]
+        for region in places:
+            for language in LANGUAGES:
+                messages = compose_entry(kb, topic, key, language, region)
+                case = f"{topic}/{key or '-'} @{region or '-'} {language}"
+                if len(messages[0]) > MAX_ANSWER_CHARS[language]:
+                    problems.append(f"{case}: main bubble {len(messages[0])}")
+                for message in messages:
+                    if len(message.encode("utf-8")) > 2048:
+                        problems.append(f"{case}: a message of {len(message.encode('utf-8'))} bytes")
+                if sum(message.count("\n- ") for message in messages[1:-1]) > MAX_EXAMPLES:
+                    problems.append(f"{case}: more than {MAX_EXAMPLES} regional examples")
+                assert (
+                    messages[-1].startswith("⚖") and kb.phrase("sources_line", language, links="")[:3] in messages[-1]
+                )
+    assert not problems, problems[:20]

@@ -317,12 +317,16 @@ def test_answers_carry_a_feedback_marker_on_the_chat_page_and_a_prompt_once_on_w
     messages, _ = run(ActionAnswerTopic(), tracker("ask_password", "密码忘了", channel="socketio"))
     assert messages[-1]["custom"] == {"data": {"feedback": {"answered": "ask_password"}}}
     messages, events = run(ActionAnswerTopic(), tracker("ask_password", "密码忘了", channel="wechat"))
-    assert messages[-1]["text"] == "这个回答有帮助吗？回复 1 有帮助，回复 2 没帮助。"
+    assert messages[-1]["text"] == "这个回答有帮助吗？回复序号："  # the channel numbers the buttons
+    assert [b["payload"] for b in messages[-1]["buttons"]] == [
+        '/feedback{"rating": "up"}',
+        '/feedback{"rating": "down"}',
+    ]
     assert SlotSet("feedback_offered", True) in events
     messages, events = run(
         ActionAnswerTopic(), tracker("ask_password", "密码忘了", channel="wechat", slots={"feedback_offered": True})
     )
-    assert "回复 1" not in messages[-1]["text"]
+    assert "回复序号" not in messages[-1]["text"]
     messages, _ = run(ActionAnswerTopic(), tracker("ask_password", "密码忘了", channel="rest"))
     assert all("custom" not in m or not m["custom"] for m in messages)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import unicodedata
@@ -44,7 +45,9 @@ from channels.wechat.messages import (
     message_from_fields,
     parse_message,
     parse_xml,
+    split_utf8,
     truncate_utf8,
+    wechat_links,
 )
 from channels.wechat.storage import DEFAULT_MAX_SIZE, MemoryStore, RedisStore, SharedStore
 from core.knowledge import knowledge
@@ -84,15 +87,17 @@ def _number(value: Any, default: float) -> float:
     return float(value)
 
 
-# The answer on WeChat ends, once per conversation, with "did this help? reply 1 / 2"
-# (knowledge/service.yml: wechat_feedback_prompt): a bare 1 or 2 is that reply.
-FEEDBACK_REPLIES = {"1": "up", "2": "down"}
+# WeChat has no buttons: the bot's buttons become numbered lines, and a reply of just that number
+# (full-width digits too) is taken as the button (its payload), for OFFER_TTL seconds.
+OFFER_KEY_PREFIX = "wechat:offer:"  # + openid → JSON {"1": payload, ...} of the last reply
+OFFER_TTL = 24 * 3600.0
+SPLIT_DELAY = 1.0  # seconds before the rest of a long reply follows the passive reply
 
 
-def feedback_payload(content: str) -> Optional[str]:
-    """The feedback payload for a reply of just "1" or "2" (full-width digits too), else None."""
-    rating = FEEDBACK_REPLIES.get(unicodedata.normalize("NFKC", content).strip())
-    return f'/feedback{{"rating": "{rating}"}}' if rating else None
+def chosen_number(content: str) -> Optional[str]:
+    """ "3" for a reply that is just a number (1–99), else None."""
+    text = unicodedata.normalize("NFKC", content).strip().rstrip(".。")
+    return text if text.isdigit() and 0 < len(text) <= 2 else None
 
 
 class _RedactWeChatQuery(logging.Filter):
@@ -141,6 +146,7 @@ class WeChatOutput(CollectingOutputChannel):
         self._collected: List[Dict[Text, Any]] = []  # for the passive reply, not yet delivered
         self._utterance: Optional[List[Dict[Text, Any]]] = None
         self._last_send: Optional[asyncio.Future[Any]] = None
+        self.offers: Dict[Text, Text] = {}  # number → payload of the buttons this reply showed
 
     @property
     def passive(self) -> bool:
@@ -150,10 +156,17 @@ class WeChatOutput(CollectingOutputChannel):
     # ---------------------------------------------------------- the passive window
 
     def take_passive_reply(self) -> Text:
-        """Closes the passive window and returns what was collected, as one text for the reply."""
+        """Closes the passive window and returns what was collected, as one text for the reply —
+        at most one passive reply's worth (2,048 bytes, whole paragraphs): the rest follows through
+        the customer-service API, so nothing is cut."""
         self._passive = False
         collected, self._collected = self._collected, []
-        return format_bot_messages(collected)
+        first, *rest = split_utf8(format_bot_messages(collected)) or [""]
+        if rest and collected:
+            recipient = collected[0].get("recipient_id", "")
+            for part in rest:
+                self._enqueue(recipient, part, delay=SPLIT_DELAY)
+        return first
 
     def close_passive_window(self) -> Optional[asyncio.Future[Any]]:
         """Closes the passive window; sends what was collected via the API.
@@ -187,10 +200,25 @@ class WeChatOutput(CollectingOutputChannel):
         async with self._one_message(recipient_id):
             await super().send_response(recipient_id, message)
 
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        """Buttons as numbered lines under the text, numbered on through the whole reply; the
+        channel maps the person's number back to the button (``offers``)."""
+        lines = [text] if text else []
+        for button in buttons:
+            title, payload = str(button.get("title") or "").strip(), button.get("payload")
+            if not title or not isinstance(payload, str):
+                continue
+            number = str(len(self.offers) + 1)
+            self.offers[number] = payload
+            lines.append(f"{number}. {title}")
+        await self.send_text_message(recipient_id, "\n".join(lines))
+
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         """Sends a text; its paragraphs stay together in one WeChat message."""
         async with self._one_message(recipient_id):
-            await super().send_text_message(recipient_id, text, **kwargs)
+            await super().send_text_message(recipient_id, wechat_links(text), **kwargs)
 
     async def _persist_message(self, message: Dict[Text, Any]) -> None:
         self.messages.append(message)
@@ -211,16 +239,25 @@ class WeChatOutput(CollectingOutputChannel):
 
     # --------------------------------------------------------- customer-service API
 
-    def _enqueue(self, recipient_id: Text, text: Text) -> asyncio.Future[Any]:
-        # Chained, so the flush at window close and the bot's later messages arrive in order.
-        previous = self._last_send
-        send = asyncio.ensure_future(self._send_after(previous, recipient_id, text))
-        self._last_send = send
+    def _enqueue(self, recipient_id: Text, text: Text, delay: float = 0.0) -> asyncio.Future[Any]:
+        # Chained, so the flush at window close and the bot's later messages arrive in order; a
+        # text longer than one message goes as several.
+        send: Optional[asyncio.Future[Any]] = None
+        for part in split_utf8(text) or [""]:
+            previous = self._last_send
+            send = asyncio.ensure_future(self._send_after(previous, recipient_id, part, delay))
+            self._last_send = send
+            delay = 0.0
+        assert send is not None
         return send
 
-    async def _send_after(self, previous: Optional[asyncio.Future[Any]], recipient_id: Text, text: Text) -> None:
+    async def _send_after(
+        self, previous: Optional[asyncio.Future[Any]], recipient_id: Text, text: Text, delay: float = 0.0
+    ) -> None:
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
+        if delay:
+            await asyncio.sleep(delay)  # after the passive reply it follows
         if self.api_client is None:
             logger.warning("WeChat: message dropped (app_id/app_secret not set for the customer-service API)")
             return
@@ -394,7 +431,7 @@ class WeChatInput(InputChannel):
     ) -> Optional[Text]:
         output = WeChatOutput(self.api_client, passive=True)
         user_message = UserMessage(
-            text=feedback_payload(message.content) or message.content,
+            text=await self._offered_payload(message) or message.content,
             output_channel=output,
             sender_id=message.from_user,
             input_channel=self.name(),
@@ -420,7 +457,29 @@ class WeChatInput(InputChannel):
                 exc_info=logger.isEnabledFor(logging.DEBUG),
             )
             return self.error_text
+        await self._remember_offers(message.from_user, output)
         return output.take_passive_reply() or None
+
+    async def _offered_payload(self, message: WeChatMessage) -> Optional[Text]:
+        """The payload of the numbered line the person answered with, if their last reply offered it."""
+        number = chosen_number(message.content)
+        if number is None or self.store is None:
+            return None
+        offered = await self.store.get(OFFER_KEY_PREFIX + message.from_user)
+        try:
+            payload = json.loads(offered).get(number) if offered else None
+        except ValueError:
+            return None
+        return payload if isinstance(payload, str) else None
+
+    async def _remember_offers(self, openid: Text, output: WeChatOutput) -> None:
+        """What the numbers of this reply mean, for the person's next message (none: forgotten)."""
+        if self.store is None:
+            return
+        if output.offers:
+            await self.store.set(OFFER_KEY_PREFIX + openid, json.dumps(output.offers, ensure_ascii=False), OFFER_TTL)
+        else:
+            await self.store.delete(OFFER_KEY_PREFIX + openid)
 
     async def _finish_late(self, task: asyncio.Future[Any], output: WeChatOutput, openid: Text) -> None:
         """Waits for a bot past the passive window; its messages go out through ``output`` as sent."""
@@ -429,6 +488,8 @@ class WeChatInput(InputChannel):
         except Exception as exc:
             logger.error("WeChat: the bot failed late (%s)", type(exc).__name__)
             await output.send_text_message(openid, self.error_text)
+            return
+        await self._remember_offers(openid, output)
 
     # -------------------------------------------------------------------- blueprint
 
@@ -497,7 +558,7 @@ class WeChatInput(InputChannel):
             reply = build_text_reply(
                 to_user=message.from_user,
                 from_user=message.to_user,
-                content=truncate_utf8(answer),
+                content=truncate_utf8(answer),  # within the limit already (take_passive_reply splits)
                 create_time=int(self._clock()),
             )
             if safe_mode and crypto is not None:  # (a safe-mode request without crypto got 400 above)

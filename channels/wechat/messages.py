@@ -10,6 +10,7 @@ Free of Rasa and Sanic; nothing here logs message content or OpenIDs.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import time
 from dataclasses import dataclass, field
@@ -184,3 +185,49 @@ def format_bot_messages(messages: Iterable[Mapping[str, Any]]) -> str:
         if lines:
             parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+def split_utf8(text: str, max_bytes: int = PASSIVE_TEXT_MAX_BYTES) -> List[str]:
+    """``text`` as parts of at most ``max_bytes`` UTF-8 bytes each, cut between paragraphs where
+    possible, else between lines, else on a character boundary: nothing is lost."""
+    if not text:
+        return []
+    if len(text.encode("utf-8")) <= max_bytes:
+        return [text]
+    parts: List[str] = []
+    current = ""
+    for separator, pieces in (("\n\n", text.split("\n\n")),):
+        for piece in pieces:
+            candidate = f"{current}{separator}{piece}" if current else piece
+            if len(candidate.encode("utf-8")) <= max_bytes:
+                current = candidate
+                continue
+            if current:
+                parts.append(current)
+                current = ""
+            if len(piece.encode("utf-8")) <= max_bytes:
+                current = piece
+                continue
+            for line in piece.split("\n"):
+                candidate = f"{current}\n{line}" if current else line
+                if len(candidate.encode("utf-8")) <= max_bytes:
+                    current = candidate
+                    continue
+                if current:
+                    parts.append(current)
+                while len(line.encode("utf-8")) > max_bytes:
+                    head = line.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+                    parts.append(head)
+                    line = line[len(head) :]
+                current = line
+    if current:
+        parts.append(current)
+    return parts
+
+
+_MARKDOWN_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s\"'<>]+)\)")
+
+
+def wechat_links(text: str) -> str:
+    """The answers' short labelled links, `[label](url)`, as the <a> links WeChat text messages show."""
+    return _MARKDOWN_LINK.sub(lambda m: f'<a href="{m.group(2)}">{html.escape(m.group(1), quote=False)}</a>', text)

@@ -35,8 +35,23 @@ export function shortUrl(href) {
   return url.pathname.length > 1 || url.search ? `${url.host}/…` : url.host;
 }
 
-/** Append `text` to `parent` as text nodes, with http(s) URLs turned into links. */
+// A short labelled link, as the answers give their sources: [广州人社](https://…).
+const LABELLED_LINK = /\[([^\]\n]+)\]\((https?:\/\/[^)\s]+)\)/g;
+
+/** Append `text` to `parent` as text nodes, with [label](url) links and bare http(s) URLs as links. */
 export function appendLinkified(parent, text) {
+  let done = 0;
+  for (const match of text.matchAll(LABELLED_LINK)) {
+    const href = safeHref(match[2]);
+    if (!href) continue;
+    appendBareLinks(parent, text.slice(done, match.index));
+    parent.append(makeLink(href, match[1]));
+    done = match.index + match[0].length;
+  }
+  appendBareLinks(parent, text.slice(done));
+}
+
+function appendBareLinks(parent, text) {
   let done = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
     const raw = match[0].replace(TRAILING_PUNCTUATION, "");

@@ -330,13 +330,51 @@ async def test_post_buttons_and_several_messages(api: WeChatApiStandIn) -> None:
 
 
 @pytest.mark.asyncio
-async def test_long_reply_is_truncated_to_2048_bytes(served: Served) -> None:
-    status, body, _ = await served.post(signed(), text_xml("长" * 1500))
+async def test_a_long_reply_is_split_not_cut(served: Served, api: WeChatApiStandIn) -> None:
+    long_text = "\n\n".join(["长" * 400, "段" * 400, "尾" * 100])  # about 2,700 bytes in three paragraphs
+    status, body, _ = await served.post(signed(), text_xml(long_text))
     assert status == 200
     content = fields_of(body)["Content"]
     assert len(content.encode("utf-8")) <= 2048
-    assert content.startswith("echo: 长")
-    assert content.endswith("…")
+    assert content.startswith("echo: 长") and "…" not in content
+    await api.wait_for_sent(1)  # the rest follows through the customer-service API
+    rest = api.contents()
+    assert all(len(part.encode("utf-8")) <= 2048 for part in rest)
+    assert (content + "\n\n" + "\n\n".join(rest)).replace("echo: ", "") == long_text
+
+
+@pytest.mark.asyncio
+async def test_a_number_answers_the_numbered_lines_of_the_last_reply(api: WeChatApiStandIn) -> None:
+    agent = StubAgent(buttons=True)
+    wrapped, server = await serve(make_channel(api.base), agent)
+    try:
+        status, body, _ = await wrapped.post(signed(), text_xml("社保卡怎么激活"))
+        assert status == 200
+        assert "1. Yes" in fields_of(body)["Content"] and "2. No" in fields_of(body)["Content"]
+        await wrapped.post(signed(), text_xml("２", msg_id="1002"))  # full-width, as Chinese keyboards type
+        assert agent.calls[-1].text == "/deny"
+        await wrapped.post(signed(), text_xml("7", msg_id="1003"))  # not offered: taken as typed
+        assert agent.calls[-1].text == "7"
+    finally:
+        await stop(server)
+
+
+def test_labelled_links_become_wechat_links() -> None:
+    from channels.wechat.messages import wechat_links
+
+    text = "来源：[广州人社](https://rsj.gz.gov.cn/a?b=1) · [x<y](http://example.org/)"
+    assert wechat_links(text) == (
+        '来源：<a href="https://rsj.gz.gov.cn/a?b=1">广州人社</a> · <a href="http://example.org/">x&lt;y</a>'
+    )
+
+
+def test_split_utf8_keeps_everything_within_the_limit() -> None:
+    from channels.wechat.messages import split_utf8
+
+    text = "\n".join(["行" * 300] * 5) + "\n\n" + "字" * 2000
+    parts = split_utf8(text)
+    assert all(len(p.encode("utf-8")) <= 2048 for p in parts)
+    assert "".join(parts).replace("\n", "") == text.replace("\n", "")
 
 
 @pytest.mark.asyncio
@@ -825,20 +863,3 @@ async def test_two_channels_on_one_redis_share_the_access_token(api: WeChatApiSt
         await client.delete(token_key)
         await first.store.close()
         await second.store.close()
-
-
-@pytest.mark.parametrize(
-    "content, payload",
-    [
-        ("1", '/feedback{"rating": "up"}'),
-        (" 2 ", '/feedback{"rating": "down"}'),
-        ("１", '/feedback{"rating": "up"}'),  # full-width, as Chinese keyboards type it
-        ("12", None),
-        ("1 社保卡怎么激活", None),
-        ("3", None),
-    ],
-)
-def test_a_bare_1_or_2_answers_the_did_this_help_prompt(content: str, payload: Optional[str]) -> None:
-    from channels.wechat.channel import feedback_payload
-
-    assert feedback_payload(content) == payload
