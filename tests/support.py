@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -205,3 +206,14 @@ def stop_stack(stack: Stack) -> None:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def topic_answers(kb: Any, topic: str, language: str) -> list[str]:
+    """Every answer the assistant may give to a question of `topic`: its general answer and each of
+    its question-level entries' answers (the NLU picks one)."""
+    return [kb.topics[topic]["answer"][language].strip()] + [e["answer"][language].strip() for e in kb.entries(topic)]
+
+
+def answers_topic(reply: str, kb: Any, topic: str, language: str) -> bool:
+    """True when `reply` holds one of `topic`'s answers (its first line, as a bubble shows it)."""
+    return any(answer.splitlines()[0] in reply for answer in topic_answers(kb, topic, language))

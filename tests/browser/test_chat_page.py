@@ -7,12 +7,14 @@ copies in this file.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from core.knowledge import KnowledgeBase
 from tests.browser.conftest import screenshot
+from tests.support import topic_answers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -20,9 +22,11 @@ BOT = ".msg--bot .msg__bubble"
 USER = ".msg--user .msg__bubble"
 
 
-def first_line(kb: KnowledgeBase, topic: str, language: str) -> str:
-    """The first line of a topic's answer as the page shows it (a "- " line becomes a list item)."""
-    return kb.topics[topic]["answer"][language].strip().splitlines()[0].removeprefix("- ")
+def first_line(kb: KnowledgeBase, topic: str, language: str) -> re.Pattern[str]:
+    """The first line of any of a topic's answers (its general one or an entry's: the NLU picks) as
+    the page shows it (a "- " line becomes a list item)."""
+    lines = [answer.splitlines()[0].removeprefix("- ") for answer in topic_answers(kb, topic, language)]
+    return re.compile("|".join(re.escape(line) for line in lines))
 
 
 def open_chat(page: Page, web_url: str) -> None:
@@ -45,10 +49,15 @@ def test_chinese_and_english_questions_with_the_legal_line(page: Page, web_url: 
     answer = page.locator(BOT, has_text=first_line(kb, "ask_how_to_activate", "zh"))
     expect(answer).to_be_visible()
     expect(answer).to_contain_text("银行")
-    expect(answer.locator("li").first).to_be_visible()  # "- " lines render as a list
 
     legal = page.locator(".msg--legal .msg__bubble").last
     expect(legal).to_contain_text("⚖")
+    # sources as short labelled links: the site's name is the link text, not the address
+    source = legal.locator("a").first
+    expect(source).to_have_attribute("href", re.compile(r"^https?://"))
+    assert not source.inner_text().startswith("http")
+    # related questions of the topic as buttons under the answer
+    expect(page.locator(".msg--bot .chip").first).to_be_visible()
     styles = page.evaluate(
         """() => {
             const style = (el) => getComputedStyle(el);
@@ -69,15 +78,17 @@ def test_chinese_and_english_questions_with_the_legal_line(page: Page, web_url: 
 def test_unintelligible_text_offers_topic_buttons(page: Page, web_url: str, kb: KnowledgeBase) -> None:
     open_chat(page, web_url)
     ask(page, "asdfgh qwerty")
-    chip = page.locator(".chip").first
-    expect(chip).to_be_visible()
+    expect(page.locator(".chip").first).to_be_visible()
+    # a suggestion that answers its topic (the legal-basis one lists the laws instead)
+    legal_titles = kb.topics["ask_legal_basis"]["title"].values()
+    chip = next(c for c in page.locator(".chip").all() if c.inner_text() not in legal_titles)
     title = chip.inner_text()
     topic = next(name for name, entry in kb.topics.items() if title in entry["title"].values())
     language = "zh" if kb.topics[topic]["title"]["zh"] == title else "en"
     chip.click()
     expect(page.locator(USER).last).to_have_text(title)  # the title, not the /intent payload
     expect(page.locator(BOT, has_text=first_line(kb, topic, language))).to_be_visible()
-    expect(page.locator(".chip")).to_have_count(0)  # the used buttons are gone
+    expect(page.locator(".chip", has_text=title)).to_have_count(0)  # the used buttons are gone
     assert not any(text.startswith("/") for text in page.locator(USER).all_inner_texts())
     screenshot(page, "chat-fallback-buttons")
 
