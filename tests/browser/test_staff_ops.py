@@ -97,3 +97,21 @@ def test_a_handoff_code_opens_the_redacted_summary(page: Page, web_url: str, sta
     expect(page.locator("#status")).to_contain_text("No such code")
     # Chromium logs the API's 404 for the unknown code as a failed resource: that one is expected.
     page.console_errors[:] = [e for e in page.console_errors if "404 (Not Found)" not in e]  # type: ignore[attr-defined]
+
+
+def test_a_forged_csrf_token_is_refused_in_the_browser(page: Page, web_url: str) -> None:
+    log_in(page, web_url, "/staff/review")
+    expect(page.locator("body[data-loaded=true]")).to_be_attached()
+    statuses = page.evaluate(
+        """async () => {
+            const post = (token) => fetch('/api/staff/review/assign', {
+                method: 'POST', credentials: 'same-origin',
+                headers: {'Content-Type': 'application/json', ...(token ? {'X-CSRF-Token': token} : {})},
+                body: JSON.stringify({ids: [1], label: 'ask_password'}),
+            }).then((r) => r.status);
+            return [await post('forged-token'), await post(null)];
+        }"""
+    )
+    assert statuses == [403, 403]
+    # Chromium logs the refused requests as failed resources: expected here.
+    page.console_errors[:] = [e for e in page.console_errors if "403 (Forbidden)" not in e]  # type: ignore[attr-defined]
