@@ -68,7 +68,13 @@ def variation_lines(
 def cite_articles(kb: KnowledgeBase, topics: str | Sequence[str], language: str) -> str:
     """The short legal-basis line that ends an answer: each law once, with its article numbers (for
     one topic, or every topic of a message that asked several)."""
-    return kb.phrase("legal_line", language, citations=_citations(kb, _article_refs(kb, topics), language))
+    names = [topics] if isinstance(topics, str) else list(topics)
+    frame = all(kb.topics[t].get("legal_frame_only") for t in names)
+    return kb.phrase(
+        "legal_line_frame" if frame else "legal_line",
+        language,
+        citations=_citations(kb, _article_refs(kb, topics), language),
+    )
 
 
 def _citations(kb: KnowledgeBase, refs: Sequence[str], language: str) -> str:
@@ -248,7 +254,10 @@ def _legal_refs(kb: KnowledgeBase, topic: str, key: str | None) -> list[str]:
 def sources_line(kb: KnowledgeBase, sources: Sequence[dict[str, Any]], language: str) -> str:
     """ "来源：" and the first MAX_SOURCES sources as short labelled links (official ones first)."""
     ranked = sorted(sources, key=lambda s: s.get("kind") != "official")
-    links = " · ".join(link(s["url"], s.get("title")) for s in ranked[:MAX_SOURCES])
+    mark = kb.phrase("unofficial_mark", language)
+    links = " · ".join(
+        link(s["url"], s.get("title")) + ("" if s.get("kind") == "official" else mark) for s in ranked[:MAX_SOURCES]
+    )
     return kb.phrase("sources_line", language, links=links)
 
 
@@ -291,9 +300,8 @@ def compose_entry(kb: KnowledgeBase, topic: str, key: str | None, language: str,
     if regional:
         messages.append("\n".join(regional))
     by_law = _citations(kb, _legal_refs(kb, topic, key), language)
-    messages.append(
-        kb.phrase("legal_line", language, citations=by_law)
-        + "\n"
-        + sources_line(kb, answer_sources(kb, topic, key), language)
-    )
+    # The topic's articles are only the general frame unless the entry names articles of its own.
+    frame = topic_entry.get("legal_frame_only") and not (entry and entry.get("legal_basis"))
+    legal = kb.phrase("legal_line_frame" if frame else "legal_line", language, citations=by_law)
+    messages.append(legal + "\n" + sources_line(kb, answer_sources(kb, topic, key), language))
     return messages

@@ -144,6 +144,26 @@ def test_region_unknown_note_names_the_region_in_english(kb: KnowledgeBase) -> N
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
+def test_a_general_frame_is_called_one(kb: KnowledgeBase, language: str) -> None:
+    # The audit: a legal line citing the Measures' Article 3 for fees read as if the article set fees.
+    line = cite_articles(kb, "ask_activation_fee", language)
+    assert line.startswith(kb.phrase("legal_line_frame", language, citations="")[:6])
+    assert not cite_articles(kb, "ask_how_to_activate", language).startswith(line[:6])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_unofficial_sources_are_marked_in_the_short_line(kb: KnowledgeBase, language: str) -> None:
+    from core.compose import sources_line
+
+    official = {"title": "广州人社", "url": "https://rsj.gz.gov.cn/x", "kind": "official"}
+    web = {"title": "某网站", "url": "http://example.org/", "kind": "web"}
+    line = sources_line(kb, [web, official], language)
+    mark = kb.phrase("unofficial_mark", language)
+    assert line.index("广州人社") < line.index("某网站")  # official first
+    assert f"[某网站](http://example.org/){mark}" in line and f"[广州人社](https://rsj.gz.gov.cn/x){mark}" not in line
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("topic", TOPICS)
 def test_without_region(kb: KnowledgeBase, topic: str, language: str) -> None:
     entry = kb.topics[topic]

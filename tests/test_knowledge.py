@@ -35,6 +35,7 @@ PHRASE_VALUES: dict[str, set[str]] = {
     "region_changed_followup": {"region"},
     "handoff_code": {"code", "hours"},
     "sources_line": {"links"},
+    "legal_line_frame": {"citations"},
 }
 # Phrases the actions ask for by name (compose.py, actions.py, status_lookup.py), and the WeChat
 # channel (channels/wechat/channel.py).
