@@ -317,7 +317,7 @@ class SocketIOExchange:
 
 
 async def socketio_exchange(
-    url: str, session_id: str, message: str, until: str, timeout: float = 60
+    url: str, session_id: str, message: str, until: str | tuple[str, ...], timeout: float = 60
 ) -> SocketIOExchange:
     """Talk to Rasa's socket.io channel as the browser's client does: Engine.IO 4 long-polling (open,
     namespace connect, its acknowledgement), then the upgrade to a websocket, then the session and
@@ -353,7 +353,10 @@ async def socketio_exchange(
         await websocket.send("5")  # upgrade done: from here on, the websocket only
         await websocket.send("42" + json.dumps(["session_request", {"session_id": session_id}]))
         await websocket.send("42" + json.dumps(["user_uttered", {"message": message, "session_id": session_id}]))
-        while time.monotonic() < deadline and not any(until in reply.get("text", "") for reply in replies):
+        wanted = (until,) if isinstance(until, str) else until
+        while time.monotonic() < deadline and not any(
+            line in reply.get("text", "") for reply in replies for line in wanted
+        ):
             try:
                 packet = await asyncio.wait_for(websocket.recv(), max(0.1, deadline - time.monotonic()))
             except asyncio.TimeoutError:
