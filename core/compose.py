@@ -70,11 +70,12 @@ def cite_articles(kb: KnowledgeBase, topics: str | Sequence[str], language: str)
     one topic, or every topic of a message that asked several)."""
     names = [topics] if isinstance(topics, str) else list(topics)
     frame = all(kb.topics[t].get("legal_frame_only") for t in names)
-    return kb.phrase(
-        "legal_line_frame" if frame else "legal_line",
-        language,
-        citations=_citations(kb, _article_refs(kb, topics), language),
-    )
+    return _legal_line(kb, _article_refs(kb, topics), bool(frame), language)
+
+
+def _legal_line(kb: KnowledgeBase, refs: Sequence[str], frame: bool, language: str) -> str:
+    """ "⚖ 依据：…", or "⚖ 总的框架：…" when the articles only frame what the answer says."""
+    return kb.phrase("legal_line_frame" if frame else "legal_line", language, citations=_citations(kb, refs, language))
 
 
 def _citations(kb: KnowledgeBase, refs: Sequence[str], language: str) -> str:
@@ -113,7 +114,24 @@ def answer_parts(kb: KnowledgeBase, topic: str, language: str, region: str | Non
     a city when the topic varies by region and none is known (unless `invite` is off), the local
     hotline."""
     entry = kb.topics[topic]
-    parts = [entry["answer"][language].strip()]
+    variations = entry.get("variations") or []
+    return [entry["answer"][language].strip()] + regional_parts(kb, topic, language, region, variations, invite=invite)
+
+
+def regional_parts(
+    kb: KnowledgeBase,
+    topic: str,
+    language: str,
+    region: str | None,
+    variations: Sequence[dict[str, Any]],
+    *,
+    invite: bool = True,
+) -> list[str]:
+    """What an answer says about places, as paragraphs: the note for the region (or its province),
+    otherwise the conflicting local rules in `variations` as examples, an invitation to name a city
+    when the topic varies by region and none is known (unless `invite` is off), the local hotline."""
+    entry = kb.topics[topic]
+    parts: list[str] = []
     hotlines = hotline_lines(kb, region, language) if topic == "request_human" else []
     # A local hotline is the regional answer to "can I talk to a person": no "no information" line.
     notes = region_note(kb, topic, region, language) if not hotlines or kb.notes_for(region or "", topic) else []
@@ -121,10 +139,10 @@ def answer_parts(kb: KnowledgeBase, topic: str, language: str, region: str | Non
         parts.append("\n".join(notes))
     # Conflicting figures are shown as regional examples unless the person's own region has a note.
     has_own_note = region is not None and any(kb.notes_for(place, topic) for place in region_chain(region))
-    variations = [] if has_own_note else variation_lines(kb, topic, language)
-    if variations:
-        parts.append("\n".join(variations))
-    elif has_own_note and entry.get("variations") and entry["varies_by_region"]:
+    examples = [] if has_own_note else variation_lines(kb, topic, language, variations)
+    if examples:
+        parts.append("\n".join(examples))
+    elif has_own_note and variations and entry["varies_by_region"]:
         # The place's own rule is shown instead of other places', but it is still a local rule that
         # conflicts with others: say so, so that it is not read as the national one.
         parts.append(kb.phrase("local_rule_flag", language))
@@ -283,25 +301,13 @@ def compose_entry(kb: KnowledgeBase, topic: str, key: str | None, language: str,
     topic_entry = kb.topics[topic]
     entry = kb.entry(topic, key)
     messages = [(entry or topic_entry)["answer"][language].strip()]
-    regional: list[str] = []
-    hotlines = hotline_lines(kb, region, language) if topic == "request_human" else []
-    notes = region_note(kb, topic, region, language) if not hotlines or kb.notes_for(region or "", topic) else []
-    regional += notes
-    has_own_note = region is not None and any(kb.notes_for(place, topic) for place in region_chain(region))
     # An entry shows only the local rules that concern its question; the general answer, the topic's.
     examples = (entry.get("variations") or []) if entry else (topic_entry.get("variations") or [])
-    if not has_own_note:
-        regional += variation_lines(kb, topic, language, examples)
-    elif examples and topic_entry["varies_by_region"]:
-        regional.append(kb.phrase("local_rule_flag", language))
-    if topic_entry["varies_by_region"] and not region:
-        regional.append(kb.phrase("region_invite", language))
-    regional += hotlines
+    regional = regional_parts(kb, topic, language, region, examples)
     if regional:
         messages.append("\n".join(regional))
-    by_law = _citations(kb, _legal_refs(kb, topic, key), language)
     # The topic's articles are only the general frame unless the entry names articles of its own.
-    frame = topic_entry.get("legal_frame_only") and not (entry and entry.get("legal_basis"))
-    legal = kb.phrase("legal_line_frame" if frame else "legal_line", language, citations=by_law)
+    frame = bool(topic_entry.get("legal_frame_only")) and not (entry and entry.get("legal_basis"))
+    legal = _legal_line(kb, _legal_refs(kb, topic, key), frame, language)
     messages.append(legal + "\n" + sources_line(kb, answer_sources(kb, topic, key), language))
     return messages
