@@ -24,7 +24,7 @@ from core.compose import (
     related_buttons,
     topic_buttons,
 )
-from core.dialogue import LOOKUP_FORM, QUESTION_TOPIC_ENTITY, SCRIPT_ENTITY
+from core.dialogue import LOOKUP_FORM, QUESTION_TOPIC_ENTITY, SCRIPT_ENTITY, selected_entry_key
 from core.language import LANGUAGES, SIMPLIFIED, TRADITIONAL, detect_language, requested_language
 from core.regions import display_name, find_region
 from core.text_input import clean_text, has_words
@@ -148,10 +148,7 @@ def selected_entry(tracker: Tracker, topic: str) -> Optional[str]:
     named = [k for k in latest_entities(tracker, "question_entry") if KB.entry(topic, k)]
     if named:
         return str(named[-1])
-    chosen = (((tracker.latest_message.get("response_selector") or {}).get(topic) or {}).get("response") or {}).get(
-        "intent_response_key"
-    )
-    key = chosen.split("/", 1)[1] if isinstance(chosen, str) and chosen.startswith(f"{topic}/") else None
+    key = selected_entry_key(tracker.latest_message, topic)
     return key if KB.entry(topic, key) else None
 
 

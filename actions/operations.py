@@ -106,16 +106,24 @@ async def handoff(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     if not in_lookup_form(tracker):
         text = (asked[-1] if asked else (summary["questions"] or [{"text": ""}])[-1])["text"]
         guess = asked[-1]["understood_as"] if asked else None
-        await _quietly(
-            "add_review_item",
-            store().add_review_item,
-            sender_id=tracker.sender_id,
-            channel=channel_of(tracker),
-            reason="handoff",
-            text=text,
-            language=language,
-            guess=guess,
-        )
+        await queue_for_review(tracker, "handoff", text, guess)
+
+
+async def queue_for_review(
+    tracker: Tracker, reason: str, text: str, guess: Optional[str], confidence: Optional[float] = None
+) -> None:
+    """Put a question of this conversation in the review queue, with the model's guess."""
+    await _quietly(
+        "add_review_item",
+        store().add_review_item,
+        sender_id=tracker.sender_id,
+        channel=channel_of(tracker),
+        reason=reason,
+        text=text,
+        language=reply_language(tracker),
+        guess=guess,
+        guess_confidence=confidence,
+    )
 
 
 async def review_fallback(tracker: Tracker) -> None:
@@ -128,17 +136,7 @@ async def review_fallback(tracker: Tracker) -> None:
         return
     ranked = [item for item in message.get("intent_ranking", []) if item.get("name") in KB.topics]
     guess = ranked[0] if ranked else {}
-    await _quietly(
-        "add_review_item",
-        store().add_review_item,
-        sender_id=tracker.sender_id,
-        channel=channel_of(tracker),
-        reason="fallback",
-        text=text,
-        language=reply_language(tracker),
-        guess=guess.get("name"),
-        guess_confidence=guess.get("confidence"),
-    )
+    await queue_for_review(tracker, "fallback", text, guess.get("name"), guess.get("confidence"))
 
 
 async def record_comment(tracker: Tracker, comment: str) -> bool:
@@ -214,16 +212,6 @@ class ActionRecordFeedback(Action):
             send(dispatcher, tracker, KB.phrase("feedback_thanks", language))
             return [SlotSet("feedback_pending", None)]
         if question is not None and not in_lookup_form(tracker):
-            await _quietly(
-                "add_review_item",
-                store().add_review_item,
-                sender_id=tracker.sender_id,
-                channel=channel,
-                reason="thumbs_down",
-                text=question.text,
-                language=language,
-                guess=topics[0],
-                guess_confidence=question.confidence,
-            )
+            await queue_for_review(tracker, "thumbs_down", question.text, topics[0], question.confidence)
         send(dispatcher, tracker, KB.phrase("feedback_missing", language))
         return [SlotSet("feedback_pending", True)]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from core.dialogue import FALLBACK_INTENT
 from core.identity import redact_id_numbers
 from core.redaction import RedactionState, follow_event
 
-FALLBACK_INTENT = "nlu_fallback"
 MAX_QUESTIONS = 10
 
 

@@ -19,10 +19,10 @@ from typing import Any, Iterable
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, select
 from sqlalchemy.engine import Engine
 
+from core.dialogue import FALLBACK_INTENT
 from core.ops_store import Feedback, ReviewItem
 from core.review import group_items
 
-FALLBACK_INTENT = "nlu_fallback"
 HANDOFF_INTENT = "request_human"
 FEEDBACK_INTENT = "feedback"
 DEFAULT_TRACKER_DB = Path(__file__).resolve().parent.parent / "var" / "tracker.sqlite3"

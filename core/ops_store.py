@@ -119,7 +119,7 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware_utc(value: datetime | None) -> datetime | None:
     # SQLite gives back naive datetimes for timezone=True columns; they were stored in UTC.
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
@@ -289,7 +289,7 @@ class OpsStore:
         return [
             Feedback(
                 id=row["id"],
-                created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
+                created_at=aware_utc(row["created_at"]),  # type: ignore[arg-type]
                 channel=row["channel"],
                 rating=row["rating"],
                 topics=json.loads(row["topics"] or "[]"),
@@ -349,7 +349,7 @@ class OpsStore:
         return [
             ReviewItem(
                 id=row["id"],
-                created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
+                created_at=aware_utc(row["created_at"]),  # type: ignore[arg-type]
                 channel=row["channel"],
                 reason=row["reason"],
                 text=row["text"],
@@ -358,7 +358,7 @@ class OpsStore:
                 guess_confidence=row["guess_confidence"],
                 label=row["label"],
                 assigned_by=row["assigned_by"],
-                assigned_at=_aware(row["assigned_at"]),
+                assigned_at=aware_utc(row["assigned_at"]),
             )
             for row in rows
         ]
@@ -428,8 +428,8 @@ class OpsStore:
             return None
         return Handoff(
             code=row["code"],
-            created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
-            expires_at=_aware(row["expires_at"]),  # type: ignore[arg-type]
+            created_at=aware_utc(row["created_at"]),  # type: ignore[arg-type]
+            expires_at=aware_utc(row["expires_at"]),  # type: ignore[arg-type]
             channel=row["channel"],
             language=row["language"],
             region=row["region"],
@@ -443,7 +443,7 @@ class OpsStore:
             rows = connection.execute(
                 select(handoff_table.c.created_at, handoff_table.c.channel).where(handoff_table.c.created_at >= since)
             ).all()
-        return [(_aware(at), channel) for at, channel in rows]  # type: ignore[misc]
+        return [(aware_utc(at), channel) for at, channel in rows]  # type: ignore[misc]
 
     def purge_expired_handoffs(self, now: datetime | None = None, keep: timedelta = timedelta(days=7)) -> int:
         """Delete codes that expired more than `keep` ago."""

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from core.dialogue import FALLBACK_INTENT, QUESTION_TOPIC_ENTITY  # noqa: E402
+from core.dialogue import FALLBACK_INTENT, QUESTION_TOPIC_ENTITY, selected_entry_key  # noqa: E402
 from scripts.compare_classifiers import load_examples  # noqa: E402
 
 SETS = (("real", ROOT / "tests" / "nlu_real"), ("held-out", ROOT / "tests" / "nlu_holdout"))
@@ -123,17 +123,15 @@ def entry_report(agent: Any) -> None:
         misses = []
         for (topic, entry, text), result in zip(items, results, strict=True):
             intent = (result.get("intent") or {}).get("name")
-            chosen = (((result.get("response_selector") or {}).get(topic) or {}).get("response") or {}).get(
-                "intent_response_key"
-            )
+            chosen = selected_entry_key(result, topic)
             if intent == topic:
                 topic_ok += 1
-                if chosen == f"{topic}/{entry}":
+                if chosen == entry:
                     entry_ok += 1
                 elif chosen is None:
                     general += 1
                 else:
-                    misses.append(f"{topic}/{entry} → {chosen}: {text}")
+                    misses.append(f"{topic}/{entry} → {topic}/{chosen}: {text}")
         n = len(items)
         print(
             f"{'  ' + language:<16}{n:>5}{topic_ok / n:>10.3f}{entry_ok / n:>10.3f}"

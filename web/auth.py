@@ -38,7 +38,7 @@ import secrets
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -64,7 +64,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from core.ops_store import conversation_key, engine_from_env
+from core.ops_store import aware_utc, conversation_key, engine_from_env, now_utc
 
 logger = logging.getLogger(__name__)
 
@@ -133,17 +133,6 @@ audit_table = Table(
     Column("target", String(200), nullable=True),
     Column("remote", String(32), nullable=True),  # keyed digest of the address, never the address
 )
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite gives back naive datetimes for timezone=True columns; they were stored in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def token_digest(token: str) -> str:
@@ -381,7 +370,7 @@ class StaffStore:
                 self._verify(self._dummy(), password)
                 return None, "unknown"
             right = self._verify(row["password_hash"], password)
-            locked_until = _aware(row["locked_until"])
+            locked_until = aware_utc(row["locked_until"])
             if row["disabled"]:
                 return None, "disabled"
             if locked_until is not None and locked_until > now:
@@ -456,8 +445,8 @@ class StaffStore:
             )
         if row is None:
             return None
-        last_seen: datetime = _aware(row["last_seen"])  # type: ignore[assignment]
-        expires_at: datetime = _aware(row["expires_at"])  # type: ignore[assignment]
+        last_seen: datetime = aware_utc(row["last_seen"])  # type: ignore[assignment]
+        expires_at: datetime = aware_utc(row["expires_at"])  # type: ignore[assignment]
         if row["disabled"] is not False or now >= expires_at or now - last_seen >= self.settings.idle_timeout:
             self._delete_session(key)
             return None
@@ -468,7 +457,7 @@ class StaffStore:
         return StaffSession(
             username=row["username"],
             csrf=row["csrf"],
-            created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
+            created_at=aware_utc(row["created_at"]),  # type: ignore[arg-type]
             last_seen=last_seen,
             expires_at=expires_at,
         )
@@ -523,7 +512,7 @@ class StaffStore:
             )
         return [
             AuditEntry(
-                at=_aware(row["at"]),  # type: ignore[arg-type]
+                at=aware_utc(row["at"]),  # type: ignore[arg-type]
                 username=row["username"],
                 action=row["action"],
                 target=row["target"],
@@ -536,10 +525,10 @@ class StaffStore:
 def _user(row: Any) -> StaffUser:
     return StaffUser(
         username=row["username"],
-        created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
+        created_at=aware_utc(row["created_at"]),  # type: ignore[arg-type]
         disabled=bool(row["disabled"]),
         failed_count=int(row["failed_count"] or 0),
-        locked_until=_aware(row["locked_until"]),
+        locked_until=aware_utc(row["locked_until"]),
     )
 
 
