@@ -88,7 +88,7 @@ test-stories: setup $(MODEL)
 test: setup validate $(MODEL) pytest test-stories
 
 evaluate: setup $(MODEL)
-	$(PY) scripts/evaluate.py
+	$(PY) scripts/evaluate.py --topics
 
 crossval: setup
 	$(RASA) test nlu --nlu data/nlu --cross-validation --folds 3 --config config.yml --out results/crossval
