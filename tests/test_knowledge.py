@@ -290,6 +290,18 @@ def test_activation_deadline_figures_only_in_sourced_variations(kb: KnowledgeBas
     assert all("300" in en for _zh, en, _ in with_300)
 
 
+def test_the_figures_repeated_online_are_each_named_as_not_national(kb: KnowledgeBase) -> None:
+    """The audit found the "3 years" claim never mentioned: the myth entry names every figure that
+    circulates (300 days, half a year, one year, three years) and says none is a national rule."""
+    entry = next(e for e in kb.entries("ask_activation_deadline") if e["key"] == "is_300_days_national")
+    zh, en = entry["answer"]["zh"], entry["answer"]["en"]
+    for figure in ("300天", "半年", "一年", "三年"):
+        assert figure in zh, figure
+    for figure in ("300 days", "half a year", "one year", "three years"):
+        assert figure in en, figure
+    assert zh.startswith("不是") and en.startswith("No.")
+
+
 def test_password_national_answer_has_no_lock_out_count(kb: KnowledgeBase) -> None:
     for language in LANGUAGES:
         for text in _answers(kb, "ask_password", language):
