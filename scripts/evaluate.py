@@ -102,8 +102,9 @@ def report(name: str, pairs: list[tuple[str, str]], results: list[dict[str, Any]
     return sum(right) / n
 
 
-def entry_report(agent: Any) -> None:
-    """Entry selection on tests/nlu_entries/: right topic, and right entry given the right topic."""
+def entry_report(agent: Any, args: argparse.Namespace) -> None:
+    """Entry selection on tests/nlu_entries/: right topic, and right entry given the right topic
+    (with --errors, every miss: the wrong topic as well as the wrong entry)."""
     import yaml
 
     rows: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # language → (topic, entry, text)
@@ -120,24 +121,27 @@ def entry_report(agent: Any) -> None:
     for language, items in sorted(rows.items()):
         results, _ = asyncio.run(parse_all(agent, [text for _, _, text in items]))
         topic_ok = entry_ok = general = 0
-        misses = []
+        wrong_topic: list[str] = []
+        wrong_entry: list[str] = []
         for (topic, entry, text), result in zip(items, results, strict=True):
             intent = (result.get("intent") or {}).get("name")
             chosen = selected_entry_key(result, topic)
-            if intent == topic:
-                topic_ok += 1
-                if chosen == entry:
-                    entry_ok += 1
-                elif chosen is None:
-                    general += 1
-                else:
-                    misses.append(f"{topic}/{entry} → {topic}/{chosen}: {text}")
+            if intent != topic:
+                wrong_topic.append(f"{topic}/{entry} → {intent}: {text}")
+                continue
+            topic_ok += 1
+            if chosen == entry:
+                entry_ok += 1
+            elif chosen is None:
+                general += 1
+            else:
+                wrong_entry.append(f"{topic}/{entry} → {topic}/{chosen}: {text}")
         n = len(items)
         print(
             f"{'  ' + language:<16}{n:>5}{topic_ok / n:>10.3f}{entry_ok / n:>10.3f}"
             f"{entry_ok / max(1, topic_ok):>13.3f}{general / max(1, topic_ok):>10.3f}"
         )
-        for line in misses[:5]:
+        for line in wrong_entry + wrong_topic if args.errors else wrong_entry[:5]:
             print(f"      {line}")
 
 
@@ -164,7 +168,7 @@ def main() -> int:
             results, seconds = asyncio.run(parse_all(agent, [text for text, _ in pairs]))
             timings.append((seconds, len(pairs)))
             report(f"{label} {path.stem}", pairs, results, args)
-    entry_report(agent)
+    entry_report(agent, args)
     total = sum(n for _, n in timings)
     mean_ms = 1000 * sum(s * n for s, n in timings) / max(1, total)
     print(f"mean parse time: {mean_ms:.1f} ms per message ({total} messages)")
