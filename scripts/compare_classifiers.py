@@ -83,6 +83,18 @@ def load_examples(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def training_examples() -> list[tuple[str, str]]:
+    """What the pipeline trains on: data/nlu plus the entries' example questions from knowledge/
+    (components.entry_examples, the importer config.yml names)."""
+    from rasa.shared.nlu.constants import INTENT, TEXT
+
+    from components.entry_examples import entry_messages
+
+    pairs = load_examples(ROOT / "data" / "nlu")
+    existing = {" ".join(text.split()) for text, _ in pairs}
+    return pairs + [(m.get(TEXT), m.get(INTENT)) for m in entry_messages(existing)]
+
+
 def pipeline_step(name: str) -> dict[str, Any]:
     """A step's settings in config.yml (matched by the end of its name)."""
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
@@ -169,7 +181,7 @@ def main() -> int:
 
     to_lemmas = lemma_pipeline()
     topics = topic_names()
-    train = load_examples(ROOT / "data" / "nlu")
+    train = training_examples()
     train_docs = [lemma_document(lemmas) for lemmas in to_lemmas([t for t, _ in train])]
     labels = [intent for _, intent in train]
     sets: dict[str, list[tuple[list[str], str]]] = {}
