@@ -312,6 +312,17 @@ def test_password_national_answer_has_no_lock_out_count(kb: KnowledgeBase) -> No
             assert "123456" not in text
 
 
+def test_password_answers_say_whether_a_lock_clears_and_online_reset_is_local(kb: KnowledgeBase) -> None:
+    """The audit's password gaps: whether a lock clears by itself, and whether the card's password can
+    be reset online. Neither is set nationally, and the answers say so rather than promise either."""
+    entries = {e["key"]: e for e in kb.entries("ask_password")}
+    locked, forgot = entries["locked_password"]["answer"], entries["forgot_password"]["answer"]
+    assert "自动解除" in locked["zh"] and "没有全国统一规定" in locked["zh"]
+    assert "clears by itself" in locked["en"] and "not set nationally" in locked["en"]
+    assert "网上重置" in forgot["zh"] and "各地不同" in forgot["zh"]
+    assert "reset online" in forgot["en"] and "differs by region" in forgot["en"]
+
+
 def test_password_lock_out_counts_only_in_sourced_variations(kb: KnowledgeBase) -> None:
     entry = kb.topics["ask_password"]
     urls = {s["url"] for s in entry["sources"]}
