@@ -372,6 +372,13 @@ def test_killing_one_rasa_server_mid_load(
     # The killed server rejoins: a new process, UP, and the balancer sends it messages again.
     assert up is not None, f"{victim} did not come back:\n{cluster.log_tail(victim)}"
     assert cluster.pid(victim) != victim_pid
+    # Both servers in the balancer's rotation before the rejoin is judged: under the load just run,
+    # the survivor too may have been marked down for a moment (on-error mark-down, rise 2).
+    both_up = {victim: "UP", survivor: "UP"}
+    deadline = time.monotonic() + 30
+    while {name: row["status"] for name, row in cluster.server_states("rasa").items()} != both_up:
+        assert time.monotonic() < deadline, f"not both UP 30 s after the rejoin: {cluster.server_states('rasa')}"
+        time.sleep(0.5)
     sender = f"rejoin-{run}"
     with requests.Session() as session:
         turns = [
