@@ -52,7 +52,9 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {
-            "C": 10.0,
+            # core.topic_model.ESTIMATORS: "linear_svm" (calibrated) or "logreg"; C is its regularisation.
+            "estimator": "linear_svm",
+            "C": 1.0,
             # A clause counts as a question of its own when its topic is at least this likely.
             "min_clause_confidence": 0.3,
             "split_on_commas": False,
@@ -105,7 +107,8 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
         documents = [lemma_document(self._lemmas(e)[0]) for e in examples]
-        model = TopicModel(C=self._config["C"]).fit(documents, [e.get(INTENT) for e in examples])
+        model = TopicModel(C=self._config["C"], estimator=self._config["estimator"])
+        model.fit(documents, [e.get(INTENT) for e in examples])
         with self._model_storage.write_to(self._resource) as directory:
             model.save(directory / self.MODEL_FILE)
         self._model = model

@@ -22,9 +22,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import yaml  # noqa: E402
-from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
 from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
-from sklearn.svm import LinearSVC  # noqa: E402
 
 from core.knowledge import topic_names  # noqa: E402
 from core.topic_model import (  # noqa: E402
@@ -158,12 +156,12 @@ def score(
 
 def variants() -> dict[str, Callable[[], TopicModel]]:
     return {
-        "logreg C=10 (current)": lambda: TopicModel(C=10.0),
+        "linear SVM C=1 (current)": lambda: TopicModel(C=1.0, estimator="linear_svm"),
+        "linear SVM C=0.5": lambda: TopicModel(C=0.5, estimator="linear_svm"),
+        "linear SVM C=3": lambda: TopicModel(C=3.0, estimator="linear_svm"),
+        "logreg C=10 (before)": lambda: TopicModel(C=10.0),
         "logreg C=3": lambda: TopicModel(C=3.0),
         "logreg C=30": lambda: TopicModel(C=30.0),
-        "linear SVM (calibrated)": lambda: TopicModel.with_estimator(
-            CalibratedClassifierCV(LinearSVC(C=0.5, class_weight="balanced"), cv=3)
-        ),
         "SGD modified-huber": lambda: TopicModel.with_estimator(
             SGDClassifier(loss="modified_huber", alpha=1e-5, class_weight="balanced", random_state=42, max_iter=50)
         ),

@@ -64,10 +64,14 @@ def test_at_most_three_questions_in_the_order_asked() -> None:
     assert len(asked) == MAX_QUESTIONS
 
 
-def test_model_ranks_learns_and_survives_a_round_trip(tmp_path: Path) -> None:
+@pytest.mark.parametrize("estimator", ["logreg", "linear_svm"])
+def test_model_ranks_learns_and_survives_a_round_trip(tmp_path: Path, estimator: str) -> None:
+    """Both estimators (the pipeline's calibrated linear SVM, the entry selector's logistic
+    regression) rank every intent with probabilities and load back under skops' trusted types."""
     documents = ["怎么 激活", "在 哪里 激活", "激活 要 带 什么", "要 带 身份证 吗", "密码 忘 了", "初始 密码 是 多少"]
     intents = ["ask_how_to_activate"] * 2 + ["ask_required_documents"] * 2 + ["ask_password"] * 2
-    model = TopicModel().fit(documents, intents)
+    documents, intents = documents * 3, intents * 3  # three calibration folds need three of each
+    model = TopicModel(C=1.0, estimator=estimator).fit(documents, intents)
     ranking = model.rank(["密码 忘 了 怎么办"])[0]
     assert ranking[0].intent == "ask_password"
     assert sorted(r.intent for r in ranking) == sorted(set(intents))
@@ -76,6 +80,11 @@ def test_model_ranks_learns_and_survives_a_round_trip(tmp_path: Path) -> None:
     loaded = TopicModel.load(tmp_path / "m.skops")
     assert loaded.rank(["要 带 什么"])[0] == model.rank(["要 带 什么"])[0]
     assert model.rank([]) == []
+
+
+def test_an_unknown_estimator_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown estimator"):
+        TopicModel(estimator="forest")
 
 
 def test_lemma_document_lowercases_and_drops_blanks() -> None:
