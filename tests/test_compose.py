@@ -89,9 +89,9 @@ def test_answer_in_the_right_language(kb: KnowledgeBase, topic: str) -> None:
 @pytest.mark.parametrize(
     ("topic", "region"),
     [
-        ("ask_activation_deadline", "揭阳市"),
-        ("ask_activation_deadline", "沧州市"),
-        ("ask_activation_deadline", "深圳市"),
+        ("ask_activation_deadline", "中山市"),
+        ("ask_lost_or_replace_card", "苏州市"),
+        ("ask_password", "广州市"),
         ("ask_password", "上海市"),
         ("ask_how_to_activate", "北京市"),
     ],
