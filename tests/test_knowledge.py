@@ -323,6 +323,16 @@ def test_password_answers_say_whether_a_lock_clears_and_online_reset_is_local(kb
     assert "reset online" in forgot["en"] and "differs by region" in forgot["en"]
 
 
+def test_the_medical_security_hotline_is_named_with_an_official_source(kb: KnowledgeBase) -> None:
+    """The audit's gap: 12393, the national medical security hotline, for medical-insurance questions
+    and treatment in another region — cited to the National Healthcare Security Administration."""
+    for topic, key in (("request_human", "hotline_number"), ("ask_after_activation", "treatment_elsewhere")):
+        entry = next(e for e in kb.entries(topic) if e["key"] == key)
+        for language in LANGUAGES:
+            assert "12393" in entry["answer"][language], (topic, key, language)
+        assert any(s["kind"] == "official" and "nhsa.gov.cn" in s["url"] for s in entry["sources"])
+
+
 def test_password_lock_out_counts_only_in_sourced_variations(kb: KnowledgeBase) -> None:
     entry = kb.topics["ask_password"]
     urls = {s["url"] for s in entry["sources"]}
