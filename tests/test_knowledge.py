@@ -333,6 +333,16 @@ def test_the_medical_security_hotline_is_named_with_an_official_source(kb: Knowl
         assert any(s["kind"] == "official" and "nhsa.gov.cn" in s["url"] for s in entry["sources"])
 
 
+def test_the_medical_insurance_e_voucher_is_told_apart_from_the_electronic_card(kb: KnowledgeBase) -> None:
+    """The audit's gap: the medical-insurance e-voucher (医保电子凭证, issued by the NHSA) is not the
+    electronic social security card (issued by HRSS); an entry says so, with its sources."""
+    entry = next(e for e in kb.entries("ask_electronic_card") if e["key"] == "ecard_vs_medical_voucher")
+    zh, en = entry["answer"]["zh"], entry["answer"]["en"]
+    assert zh.startswith("不是") and "医保电子凭证" in zh and "国家医保局" in zh and "人社部门" in zh
+    assert en.startswith("No.") and "e-voucher" in en and "National Healthcare Security Administration" in en
+    assert any("nhsa.gov.cn" in s["url"] and s["kind"] == "official" for s in entry["sources"])
+
+
 def test_password_lock_out_counts_only_in_sourced_variations(kb: KnowledgeBase) -> None:
     entry = kb.topics["ask_password"]
     urls = {s["url"] for s in entry["sources"]}
