@@ -16,24 +16,19 @@ import pytest
 import yaml
 
 from core.knowledge import knowledge
+from core.review import file_examples
 
 ROOT = Path(__file__).resolve().parent.parent
-_MARKUP = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\{[^}]*\}")
 
 
 def _key(text: str) -> str:
-    """What two questions share when they differ only in spacing, case, punctuation or markup."""
-    plain = _MARKUP.sub(lambda m: m.group(1) or m.group(2), text)
-    return re.sub(r"[\W_]+", "", plain.lower())
+    """What two questions share when they differ only in spacing, case or punctuation."""
+    return re.sub(r"[\W_]+", "", text.lower())
 
 
 def _nlu_examples(path: Path) -> list[str]:
-    examples = []
-    for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
-        for line in str(block.get("examples", "")).splitlines():
-            if line.strip().startswith("- "):
-                examples.append(line.strip()[2:])
-    return examples
+    """A Rasa NLU file's example texts, entity markup taken out (core.review reads them so too)."""
+    return [text for texts in file_examples(path).values() for text in texts]
 
 
 def _evaluation_questions() -> dict[str, str]:
