@@ -37,7 +37,8 @@ class EntrySelector(CodeFingerprint, GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"C": 10.0, "threshold": 0.35}
+        # meaning_weight: as the TopicClassifier's, the sentence embedding beside the n-grams (0: none).
+        return {"C": 10.0, "threshold": 0.35, "meaning_weight": 0.0}
 
     def __init__(
         self,
@@ -86,19 +87,21 @@ class EntrySelector(CodeFingerprint, GraphComponent):
         return lemma_document(lemmas)
 
     def train(self, training_data: TrainingData) -> Resource:
-        by_topic: Dict[Text, tuple[List[str], List[str]]] = {}
+        by_topic: Dict[Text, tuple[List[str], List[str], List[str]]] = {}
         for example in training_data.intent_examples:
             entry = example_entry(example)
             if entry:
-                documents, labels = by_topic.setdefault(example.get(INTENT), ([], []))
+                documents, labels, texts = by_topic.setdefault(example.get(INTENT), ([], [], []))
                 documents.append(self._document(example))
                 labels.append(entry)
+                texts.append(example.get(TEXT) or "")
         models = {}
         with self._model_storage.write_to(self._resource) as directory:
-            for topic, (documents, labels) in sorted(by_topic.items()):
+            for topic, (documents, labels, texts) in sorted(by_topic.items()):
                 if len(set(labels)) < 2:
                     continue
-                models[topic] = TopicModel(C=self._config["C"]).fit(documents, labels)
+                model = TopicModel(C=self._config["C"], meaning_weight=self._config["meaning_weight"])
+                models[topic] = model.fit(documents, labels, texts)
                 models[topic].save(directory / f"{topic}.skops")
         self._models = models
         return self._resource
@@ -109,7 +112,7 @@ class EntrySelector(CodeFingerprint, GraphComponent):
             model = self._models.get(topic or "")
             if model is None:
                 continue
-            ranking = model.rank([self._document(message)])[0]
+            ranking = model.rank([self._document(message)], [message.get(TEXT) or ""])[0]
             best = ranking[0]
             selected = {
                 "response": {

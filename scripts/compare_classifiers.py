@@ -1,7 +1,8 @@
 """Compare intent classifiers on the real-question test sets, on the same token lemmas the assistant's
 pipeline makes (input cleaning → jieba tokens → region and ID placeholders → English stems).
 
-Usage: python scripts/compare_classifiers.py [--real tests/nlu_real] [--holdout tests/nlu_holdout]
+Usage: python scripts/compare_classifiers.py [--real tests/nlu_real] [--fresh tests/nlu_fresh]
+[--holdout tests/nlu_holdout]
 (what `make compare-classifiers` runs). Prints, for each variant and language, top-1 accuracy on the
 real questions (a multi-question message counts right when all its topics are found; the fallback
 counts wrong) and on the held-out split, with the fallback threshold of config.yml.
@@ -14,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
 from core.knowledge import topic_names  # noqa: E402
 from core.topic_model import (  # noqa: E402
     TopicModel,
+    clause_text,
     lemma_document,
     lemmas_with_gaps,
     message_ranking,
@@ -35,7 +38,27 @@ from core.topic_model import (  # noqa: E402
 )
 
 
-def lemma_pipeline() -> Callable[[list[str]], list[list[str]]]:
+@dataclass(frozen=True)
+class Parsed:
+    """A question as the classifier sees it: the cleaned text, its lemmas, each lemma's token and
+    the tokens' (start, end) in the text."""
+
+    text: str
+    lemmas: list[str]
+    origin: list[int | None]
+    spans: list[tuple[int, int]]
+
+    def units(self, commas: bool = False) -> tuple[list[str], list[str], list[list[int]]]:
+        """The documents and texts to rank: the whole question, then each clause if it has several."""
+        clauses = split_clauses(self.lemmas, commas)
+        documents, texts = [lemma_document(self.lemmas)], [self.text]
+        if len(clauses) > 1:
+            documents += [lemma_document([self.lemmas[i] for i in c]) for c in clauses]
+            texts += [clause_text(self.text, self.spans, self.origin, c) for c in clauses]
+        return documents, texts, clauses
+
+
+def lemma_pipeline() -> Callable[[list[str]], list[Parsed]]:
     """The pipeline's steps up to the lemmas, as config.yml configures them, for a list of texts."""
     from rasa.nlu.tokenizers.spacy_tokenizer import SpacyTokenizer
     from rasa.nlu.utils.spacy_utils import SpacyNLP
@@ -53,15 +76,17 @@ def lemma_pipeline() -> Callable[[list[str]], list[list[str]]]:
     tokenizer = SpacyTokenizer({**SpacyTokenizer.get_default_config()})
     cleaner, regions, lemmas = InputCleaner(), RegionEntityExtractor(), FeatureLemmas()
 
-    def run(texts: list[str]) -> list[list[str]]:
+    def run(texts: list[str]) -> list[Parsed]:
         messages = cleaner.process([Message(data={TEXT: text}) for text in texts])
         messages = spacy_nlp.process(messages, model)
         messages = tokenizer.process(messages)
         messages = lemmas.process(regions.process(messages, model))
-        return [
-            lemmas_with_gaps(m.get(TEXT) or "", [(t.lemma, t.start, t.end) for t in m.get("text_tokens") or []])[0]
-            for m in messages
-        ]
+        parsed = []
+        for m in messages:
+            text, tokens = m.get(TEXT) or "", m.get("text_tokens") or []
+            words, origin = lemmas_with_gaps(text, [(t.lemma, t.start, t.end) for t in tokens])
+            parsed.append(Parsed(text, words, origin, [(t.start, t.end) for t in tokens]))
+        return parsed
 
     return run
 
@@ -111,7 +136,7 @@ def clause_settings() -> tuple[float, bool]:
 
 def answered_topics(
     model: TopicModel,
-    lemmas: list[str],
+    question: Parsed,
     topics: frozenset[str],
     min_clause: float,
     commas: bool,
@@ -120,10 +145,8 @@ def answered_topics(
     """What the assistant would answer: the topics, and whether the fallback (threshold, ambiguity)
     would refuse instead — decided as components.topic_classifier decides, on the same ranking."""
     threshold, ambiguity = fallback
-    clauses = split_clauses(lemmas, commas)
-    documents = [lemma_document(lemmas)]
-    documents += [lemma_document([lemmas[i] for i in c]) for c in clauses] if len(clauses) > 1 else []
-    whole, *clause_ranks = model.rank(documents)
+    documents, texts, _clauses = question.units(commas)
+    whole, *clause_ranks = model.rank(documents, texts)
     asked = message_topics(whole, clause_ranks, topics, min_clause)
     ranking = message_ranking(whole, asked)
     second = ranking[1].confidence if len(ranking) > 1 else 0.0
@@ -133,7 +156,7 @@ def answered_topics(
 
 def score(
     model: TopicModel,
-    test: list[tuple[list[str], str]],
+    test: list[tuple[Parsed, str]],
     topics: frozenset[str],
     min_clause: float | None = None,
     commas: bool | None = None,
@@ -143,8 +166,8 @@ def score(
     commas = configured_commas if commas is None else commas
     fallback = fallback_settings()
     right = right_classifier = over = 0
-    for lemmas, gold in test:
-        asked, refused = answered_topics(model, lemmas, topics, min_clause, commas, fallback)
+    for question, gold in test:
+        asked, refused = answered_topics(model, question, topics, min_clause, commas, fallback)
         wanted = gold.split("+")
         found = all(w in asked for w in wanted) if len(wanted) > 1 else asked[0] == gold
         right_classifier += found
@@ -156,7 +179,11 @@ def score(
 
 def variants() -> dict[str, Callable[[], TopicModel]]:
     return {
-        "linear SVM C=1 (current)": lambda: TopicModel(C=1.0, estimator="linear_svm"),
+        "SVM C=1 + meaning 1.5 (current)": lambda: TopicModel(C=1.0, estimator="linear_svm", meaning_weight=1.5),
+        "SVM C=1 + meaning 1.0": lambda: TopicModel(C=1.0, estimator="linear_svm", meaning_weight=1.0),
+        "SVM C=1 + meaning 0.7": lambda: TopicModel(C=1.0, estimator="linear_svm", meaning_weight=0.7),
+        "SVM C=3 + meaning 1.0": lambda: TopicModel(C=3.0, estimator="linear_svm", meaning_weight=1.0),
+        "linear SVM C=1 (before)": lambda: TopicModel(C=1.0, estimator="linear_svm"),
         "linear SVM C=0.5": lambda: TopicModel(C=0.5, estimator="linear_svm"),
         "linear SVM C=3": lambda: TopicModel(C=3.0, estimator="linear_svm"),
         "logreg C=10 (before)": lambda: TopicModel(C=10.0),
@@ -172,6 +199,7 @@ def variants() -> dict[str, Callable[[], TopicModel]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", default=str(ROOT / "tests" / "nlu_real"))
+    parser.add_argument("--fresh", default=str(ROOT / "tests" / "nlu_fresh"))
     parser.add_argument("--holdout", default=str(ROOT / "tests" / "nlu_holdout"))
     parser.add_argument("--only", help="run only the variants whose name contains this")
     parser.add_argument("--clause-sweep", action="store_true", help="also sweep the clause settings")
@@ -180,10 +208,12 @@ def main() -> int:
     to_lemmas = lemma_pipeline()
     topics = topic_names()
     train = training_examples()
-    train_docs = [lemma_document(lemmas) for lemmas in to_lemmas([t for t, _ in train])]
+    parsed_train = to_lemmas([t for t, _ in train])
+    train_docs = [lemma_document(p.lemmas) for p in parsed_train]
+    train_texts = [p.text for p in parsed_train]
     labels = [intent for _, intent in train]
-    sets: dict[str, list[tuple[list[str], str]]] = {}
-    for name, folder in (("real", Path(args.real)), ("held-out", Path(args.holdout))):
+    sets: dict[str, list[tuple[Parsed, str]]] = {}
+    for name, folder in (("real", Path(args.real)), ("fresh", Path(args.fresh)), ("held-out", Path(args.holdout))):
         for path in sorted(folder.glob("*.yml")):
             pairs = load_examples(path)
             sets[f"{name} {path.stem}"] = list(
@@ -194,7 +224,7 @@ def main() -> int:
         if args.only and args.only not in label:
             continue
         started = time.monotonic()
-        model = make().fit(train_docs, labels)
+        model = make().fit(train_docs, labels, train_texts)
         seconds = time.monotonic() - started
         cells = [score(model, test, topics)["accuracy"] for test in sets.values()]
         print(label.ljust(34) + "".join(f"{c:>16.3f}" for c in cells) + f"{seconds:>10.1f}")

@@ -34,15 +34,20 @@ def message(words: list[str], intent: str | None = None) -> Message:
     return Message(data=data)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> TopicClassifier:
+@pytest.fixture(scope="module", params=[0.0, 1.5], ids=["n-grams", "n-grams+meaning"])
+def trained(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> TopicClassifier:
+    """Trained and loaded through model storage, without and with the sentence embedding (which
+    reads the message's text and each clause's stretch of it)."""
+    config = {**TopicClassifier.get_default_config(), "meaning_weight": request.param}
     storage = LocalModelStorage(Path(tmp_path_factory.mktemp("storage")))
     resource = Resource("topic_classifier")
     context = ExecutionContext(GraphSchema({}), "test")
-    component = TopicClassifier.create(TopicClassifier.get_default_config(), storage, resource, context)
+    component = TopicClassifier.create(config, storage, resource, context)
     examples = [message(text.split(), intent) for intent, texts in EXAMPLES.items() for text in texts]
     component.train(TrainingData(examples))
-    return TopicClassifier.load(TopicClassifier.get_default_config(), storage, resource, context)
+    loaded = TopicClassifier.load(config, storage, resource, context)
+    assert loaded._model is not None and loaded._model.uses_meaning == (request.param > 0)
+    return loaded
 
 
 def test_one_question_gets_its_topic_and_no_question_entities(trained: TopicClassifier) -> None:

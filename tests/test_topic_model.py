@@ -100,3 +100,98 @@ def test_message_ranking_leads_with_the_first_question_at_the_highest_confidence
     assert [r.intent for r in ranking] == ["ask_how_to_activate", "ask_required_documents", "greet"]
     assert ranking[0].confidence == 0.9 and ranking[0].confidence >= ranking[1].confidence
     assert message_ranking(whole, whole[:1]) == whole  # one question: the whole message's ranking
+
+
+# The sentence embedding beside the n-grams (meaning_weight > 0).
+CHINESE = {
+    "ask_password": ["密码忘了怎么办", "初始密码是多少", "密码输错被锁了", "怎么修改社保卡密码"],
+    "ask_required_documents": ["激活要带什么材料", "要带身份证吗", "需要什么证件", "激活需要户口本吗"],
+    "ask_activation_fee": ["激活要收费吗", "激活要花钱吗", "有没有年费", "办卡多少钱"],
+}
+
+
+def chinese_training() -> tuple[list[str], list[str], list[str]]:
+    texts = [text for texts in CHINESE.values() for text in texts] * 3  # three calibration folds
+    intents = [intent for intent, texts in CHINESE.items() for _ in texts] * 3
+    return [" ".join(text) for text in texts], intents, texts
+
+
+def test_the_embedding_carries_a_question_into_words_the_training_data_never_used() -> None:
+    """Trained on Chinese alone, the n-grams know no English word; the multilingual embedding still
+    places English questions by meaning, while the n-gram model has nothing to go on."""
+    documents, intents, texts = chinese_training()
+    with_meaning = TopicModel(C=1.0, estimator="linear_svm", meaning_weight=1.5).fit(documents, intents, texts)
+    english = {
+        "I forgot my PIN, what can I do": "ask_password",
+        "which documents should I bring with me": "ask_required_documents",
+        "is there a fee, how much does it cost": "ask_activation_fee",
+    }
+    words = [text.lower() for text in english]
+    ranked = with_meaning.rank(words, list(english))
+    assert [r[0].intent for r in ranked] == list(english.values())
+    without = TopicModel(C=1.0, estimator="linear_svm").fit(documents, intents)
+    assert len({r[0].intent for r in without.rank(words)}) == 1  # the same guess for all three
+
+
+def test_a_model_that_reads_texts_refuses_documents_without_them(tmp_path: Path) -> None:
+    documents, intents, texts = chinese_training()
+    model = TopicModel(C=1.0, estimator="linear_svm", meaning_weight=1.0).fit(documents, intents, texts)
+    with pytest.raises(ValueError, match="one text per document"):
+        model.rank(["密 码"])
+    with pytest.raises(ValueError, match="one text per document"):
+        model.rank(["密 码", "年 费"], ["密码"])
+    model.save(tmp_path / "meaning.skops")
+    loaded = TopicModel.load(tmp_path / "meaning.skops")  # its step is among the trusted types
+    assert loaded.uses_meaning and not TopicModel().uses_meaning
+    assert loaded.rank(["密 码 锁 了"], ["密码锁了"]) == model.rank(["密 码 锁 了"], ["密码锁了"])
+
+
+def test_meaning_vectors_are_unit_length_times_the_weight_and_zero_for_no_text() -> None:
+    import numpy as np
+
+    from core.topic_model import EMBEDDING_SIZE, meaning_vectors
+
+    vectors = meaning_vectors(["社保卡怎么激活", "   ", "how to activate the card"], weight=2.0)
+    assert vectors.shape == (3, EMBEDDING_SIZE)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx([2.0, 0.0, 2.0], abs=1e-3)
+    # one space for both languages: the same question in Chinese and English lies close
+    english = meaning_vectors(["how to activate the social security card"])[0]
+    same, other = meaning_vectors(["社保卡怎么激活", "今天天气怎么样"]) @ english
+    assert same > 0.55 and same > other + 0.2
+
+
+def test_clause_text_is_the_stretch_of_text_its_tokens_cover() -> None:
+    from core.topic_model import clause_text
+
+    text = "我在揭阳，社保卡怎么激活？要带什么？"
+    words = ["我", "在", "揭阳", "，", "社保卡", "怎么", "激活", "？", "要", "带", "什么", "？"]
+    spans, position = [], 0
+    for word in words:
+        spans.append((position, position + len(word)))
+        position += len(word)
+    origin: list[int | None] = list(range(len(words)))
+    first, second = split_clauses(words)
+    assert clause_text(text, spans, origin, first) == "我在揭阳，社保卡怎么激活"
+    assert clause_text(text, spans, origin, second) == "要带什么"
+    assert clause_text(text, spans, [None], [0]) == ""
+
+
+def test_a_text_just_embedded_is_not_embedded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entry selector reads the message the topic classifier has just read: one encoding."""
+    import numpy as np
+
+    import core.topic_model as topic_model
+
+    encoded: list[list[str]] = []
+    real = topic_model.sentence_encoder()
+
+    class Counting:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            encoded.append(list(texts))
+            return real.encode(texts)
+
+    monkeypatch.setattr(topic_model, "sentence_encoder", lambda: Counting())
+    first = topic_model.meaning_vectors(["补办社保卡要多久？要带什么？", "补办社保卡要多久"])
+    again = topic_model.meaning_vectors(["补办社保卡要多久？要带什么？"], weight=2.0)
+    assert encoded == [["补办社保卡要多久？要带什么？", "补办社保卡要多久"]]
+    assert again[0] == pytest.approx(2.0 * first[0])
