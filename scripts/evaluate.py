@@ -35,7 +35,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from core.dialogue import FALLBACK_INTENT, QUESTION_TOPIC_ENTITY, selected_entry_key  # noqa: E402
 from scripts.compare_classifiers import load_examples  # noqa: E402
 
-SETS = (("real", ROOT / "tests" / "nlu_real"), ("held-out", ROOT / "tests" / "nlu_holdout"))
+SETS = (
+    ("real", ROOT / "tests" / "nlu_real"),
+    ("fresh", ROOT / "tests" / "nlu_fresh"),
+    ("held-out", ROOT / "tests" / "nlu_holdout"),
+)
 
 
 def answered(result: dict[str, Any]) -> tuple[list[str], str, bool]:

@@ -1,6 +1,7 @@
 """The evaluation sets stay apart from the training data.
 
-`make evaluate` scores the model on real questions (tests/nlu_real/), a held-out split
+`make evaluate` scores the model on real questions (tests/nlu_real/, and tests/nlu_fresh/ collected
+later from other sites), a held-out split
 (tests/nlu_holdout/) and held-out entry questions (tests/nlu_entries/). A figure on a question the
 model was trained on says nothing, so no evaluation question may also be a training example — in
 data/nlu/ or in an entry's `asked_as` in knowledge/ — not even with other spacing, case or
@@ -33,7 +34,7 @@ def _nlu_examples(path: Path) -> list[str]:
 
 def _evaluation_questions() -> dict[str, str]:
     questions: dict[str, str] = {}
-    for folder in ("nlu_real", "nlu_holdout"):
+    for folder in ("nlu_real", "nlu_fresh", "nlu_holdout"):
         for path in sorted((ROOT / "tests" / folder).glob("*.yml")):
             for text in _nlu_examples(path):
                 questions[_key(text)] = f"{folder}/{path.name}: {text}"
@@ -76,7 +77,7 @@ def test_no_evaluation_question_is_a_training_example() -> None:
     assert not overlap, "\n".join(overlap)
 
 
-@pytest.mark.parametrize("folder", ["nlu_real", "nlu_holdout"])
+@pytest.mark.parametrize("folder", ["nlu_real", "nlu_fresh", "nlu_holdout"])
 def test_evaluation_labels_are_known_intents(folder: str) -> None:
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
     intents = {i if isinstance(i, str) else next(iter(i)) for i in domain["intents"]}
