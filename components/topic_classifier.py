@@ -59,6 +59,8 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
             # Above 0: the text's multilingual sentence embedding joins the n-grams, at this weight
             # (core.topic_model.meaning_vectors); 0 leaves it out.
             "meaning_weight": 0.0,
+            # Its main directions kept (PCA; 0 keeps all 512).
+            "meaning_dims": 0,
             # A clause counts as a question of its own when its topic is at least this likely.
             "min_clause_confidence": 0.3,
             "split_on_commas": False,
@@ -112,7 +114,10 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
         documents = [lemma_document(self._lemmas(e)[0]) for e in examples]
         model = TopicModel(
-            C=self._config["C"], estimator=self._config["estimator"], meaning_weight=self._config["meaning_weight"]
+            C=self._config["C"],
+            estimator=self._config["estimator"],
+            meaning_weight=self._config["meaning_weight"],
+            meaning_dims=self._config["meaning_dims"],
         )
         model.fit(documents, [e.get(INTENT) for e in examples], [e.get(TEXT) or "" for e in examples])
         with self._model_storage.write_to(self._resource) as directory:

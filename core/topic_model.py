@@ -33,6 +33,7 @@ import numpy as np
 import skops.io as sio
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -211,15 +212,15 @@ class TopicModel:
         max_iter: int = 1000,
         random_state: int = 42,
         meaning_weight: float = 0.0,
+        meaning_dims: int = 0,
     ) -> None:
         classifier = _estimator(estimator, C, max_iter, random_state)
         if meaning_weight > 0:
-            features = ColumnTransformer(
-                [
-                    ("lemmas", _lemma_features(), 0),
-                    ("meaning", FunctionTransformer(meaning_vectors, kw_args={"weight": meaning_weight}), 1),
-                ]
-            )
+            meaning: Any = FunctionTransformer(meaning_vectors, kw_args={"weight": meaning_weight})
+            if meaning_dims:  # the embedding's main directions only: the SVM trains in half the time
+                reduce = PCA(n_components=meaning_dims, random_state=random_state)
+                meaning = Pipeline([("embed", meaning), ("reduce", reduce)])
+            features = ColumnTransformer([("lemmas", _lemma_features(), 0), ("meaning", meaning, 1)])
             self.pipeline = Pipeline([("features", features), ("classifier", classifier)])
         else:
             self.pipeline = Pipeline([*_lemma_features().steps, ("classifier", classifier)])
@@ -251,6 +252,10 @@ class TopicModel:
 
     def fit(self, documents: Sequence[str], intents: Sequence[str], texts: Sequence[str] | None = None) -> TopicModel:
         """Learn from lemma documents (and, if the model reads them, the texts they were made of)."""
+        reduce = "features__meaning__reduce__n_components"
+        if reduce in self.pipeline.get_params():  # no more directions than examples
+            dims = self.pipeline.get_params()[reduce]
+            self.pipeline.set_params(**{reduce: min(dims, len(documents), EMBEDDING_SIZE)})
         self.pipeline.fit(self._inputs(documents, texts), np.asarray(intents))
         return self
 

@@ -179,7 +179,13 @@ def score(
 
 def variants() -> dict[str, Callable[[], TopicModel]]:
     return {
-        "SVM C=1 + meaning 1.5 (current)": lambda: TopicModel(C=1.0, estimator="linear_svm", meaning_weight=1.5),
+        "SVM C=1 + meaning 1.5, 256 dims (current)": lambda: TopicModel(
+            C=1.0, estimator="linear_svm", meaning_weight=1.5, meaning_dims=256
+        ),
+        "SVM C=1 + meaning 1.5, 128 dims": lambda: TopicModel(
+            C=1.0, estimator="linear_svm", meaning_weight=1.5, meaning_dims=128
+        ),
+        "SVM C=1 + meaning 1.5": lambda: TopicModel(C=1.0, estimator="linear_svm", meaning_weight=1.5),
         "SVM C=1 + meaning 1.0": lambda: TopicModel(C=1.0, estimator="linear_svm", meaning_weight=1.0),
         "SVM C=1 + meaning 0.7": lambda: TopicModel(C=1.0, estimator="linear_svm", meaning_weight=0.7),
         "SVM C=3 + meaning 1.0": lambda: TopicModel(C=3.0, estimator="linear_svm", meaning_weight=1.0),

@@ -195,3 +195,18 @@ def test_a_text_just_embedded_is_not_embedded_again(monkeypatch: pytest.MonkeyPa
     again = topic_model.meaning_vectors(["补办社保卡要多久？要带什么？"], weight=2.0)
     assert encoded == [["补办社保卡要多久？要带什么？", "补办社保卡要多久"]]
     assert again[0] == pytest.approx(2.0 * first[0])
+
+
+def test_the_embedding_can_keep_only_its_main_directions(tmp_path: Path) -> None:
+    """meaning_dims: PCA to that many directions (never more than there are examples), saved and
+    loaded with the model, and still placing an English question by meaning."""
+    documents, intents, texts = chinese_training()
+    model = TopicModel(C=1.0, estimator="linear_svm", meaning_weight=1.5, meaning_dims=600)
+    model.fit(documents, intents, texts)
+    assert model.pipeline.get_params()["features__meaning__reduce__n_components"] == len(documents)
+    small = TopicModel(C=1.0, estimator="linear_svm", meaning_weight=1.5, meaning_dims=8).fit(documents, intents, texts)
+    reduced = small.pipeline.named_steps["features"].transform(small._inputs(["密 码"], ["密码"]))
+    assert reduced.shape[1] == small.pipeline.named_steps["features"].transformers_[0][1].transform(["x"]).shape[1] + 8
+    small.save(tmp_path / "small.skops")
+    loaded = TopicModel.load(tmp_path / "small.skops")
+    assert loaded.rank(["i forgot my pin"], ["I forgot my PIN"])[0][0].intent == "ask_password"
