@@ -179,7 +179,10 @@ def score(
 
 def variants() -> dict[str, Callable[[], TopicModel]]:
     return {
-        "SVM C=1 + meaning 1.5, 256 dims (current)": lambda: TopicModel(
+        "SVM + meaning 1.5/256 dims, n-grams ≥2 (current)": lambda: TopicModel(
+            C=1.0, estimator="linear_svm", meaning_weight=1.5, meaning_dims=256, min_count=2
+        ),
+        "SVM C=1 + meaning 1.5, 256 dims": lambda: TopicModel(
             C=1.0, estimator="linear_svm", meaning_weight=1.5, meaning_dims=256
         ),
         "SVM C=1 + meaning 1.5, 128 dims": lambda: TopicModel(
@@ -225,7 +228,7 @@ def main() -> int:
             sets[f"{name} {path.stem}"] = list(
                 zip(to_lemmas([t for t, _ in pairs]), [i for _, i in pairs], strict=True)
             )
-    print("variant".ljust(34) + "".join(f"{name:>16}" for name in sets) + "   train s")
+    print("variant".ljust(50) + "".join(f"{name:>16}" for name in sets) + "   train s")
     for label, make in variants().items():
         if args.only and args.only not in label:
             continue
@@ -233,7 +236,7 @@ def main() -> int:
         model = make().fit(train_docs, labels, train_texts)
         seconds = time.monotonic() - started
         cells = [score(model, test, topics)["accuracy"] for test in sets.values()]
-        print(label.ljust(34) + "".join(f"{c:>16.3f}" for c in cells) + f"{seconds:>10.1f}")
+        print(label.ljust(50) + "".join(f"{c:>16.3f}" for c in cells) + f"{seconds:>10.1f}")
         if args.clause_sweep:
             for commas in (False, True):
                 for min_clause in (0.3, 0.4, 0.5, 0.6, 0.7):
