@@ -88,7 +88,8 @@ def test_unintelligible_text_offers_topic_buttons(page: Page, web_url: str, kb: 
     chip.click()
     expect(page.locator(USER).last).to_have_text(title)  # the title, not the /intent payload
     expect(page.locator(BOT, has_text=first_line(kb, topic, language))).to_be_visible()
-    expect(page.locator(".chip", has_text=title)).to_have_count(0)  # the used buttons are gone
+    # the used buttons are gone (the answer's own related questions may contain the title's words)
+    expect(page.locator(".chip", has_text=re.compile(f"^{re.escape(title)}$"))).to_have_count(0)
     assert not any(text.startswith("/") for text in page.locator(USER).all_inner_texts())
     screenshot(page, "chat-fallback-buttons")
 
