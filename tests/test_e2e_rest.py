@@ -56,6 +56,17 @@ def test_english_question_gets_the_english_answer(stack, kb):
     assert is_english(reply)
 
 
+def test_a_foreigner_asking_how_to_activate_is_told_to_bring_the_passport(stack, kb):
+    """The issue's example: the answer names the foreigner's documents, not only "ID card"."""
+    reply = texts(stack.say("I am a foreigner with a passport, how do I activate my card?"))
+    assert answers_topic(reply, kb, "ask_how_to_activate", "en") or answers_topic(
+        reply, kb, "ask_required_documents", "en"
+    )
+    assert "passport" in reply.lower() and is_english(reply)
+    reply = texts(stack.say("我是外国人，拿护照怎么激活社保卡？"))
+    assert "护照" in reply and is_chinese(reply)
+
+
 def test_reply_language_follows_the_latest_message(stack, kb):
     first, second = conversation(stack, "社保卡丢了怎么挂失", "How much does activation cost?")
     assert is_chinese(first)
