@@ -162,13 +162,14 @@ def compose_answers(kb: KnowledgeBase, topics: Sequence[str], language: str, reg
     line for all of them."""
     if len(topics) == 1:
         return compose_answer(kb, topics[0], language, region)
-    messages = [
-        "\n\n".join(
-            [kb.phrase("question_heading", language, number=str(n), topic=kb.topics[t]["title"][language])]
-            + answer_parts(kb, t, language, region, invite=False)
-        )
-        for n, t in enumerate(topics, start=1)
-    ]
+    messages, said = [], set()
+    for n, topic in enumerate(topics, start=1):
+        answer, *regional = answer_parts(kb, topic, language, region, invite=False)
+        # A place's line said for an earlier topic ("no local information for X …") is not repeated.
+        regional = [part for part in regional if part not in said]
+        said.update(regional)
+        heading = kb.phrase("question_heading", language, number=str(n), topic=kb.topics[topic]["title"][language])
+        messages.append("\n\n".join([heading, answer, *regional]))
     if not region and any(kb.topics[t]["varies_by_region"] for t in topics):
         messages[-1] += "\n\n" + kb.phrase("region_invite", language)
     return messages + [cite_articles(kb, topics, language)]

@@ -15,6 +15,7 @@ from core.compose import (
     link,
     list_laws,
     quote_articles,
+    regional_parts,
     topic_buttons,
 )
 from core.knowledge import KnowledgeBase
@@ -467,6 +468,20 @@ def test_with_a_region_no_invitation(kb: KnowledgeBase) -> None:
     messages = compose_answers(kb, ["ask_how_to_activate", "ask_required_documents"], "zh", "揭阳市")
     assert not any(kb.phrase("region_invite", "zh") in m for m in messages)
     assert any("揭阳" in m for m in messages[:-1])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_place_line_shared_by_several_answers_is_said_once(kb: KnowledgeBase, language: str) -> None:
+    """ "我在揭阳，社保卡怎么激活？要带什么？": the line that there is no local information for the
+    city belongs to both answers, and is said once, after the first."""
+    topics = ["ask_how_to_activate", "ask_required_documents"]
+    lines = [regional_parts(kb, t, language, "揭阳市", [], invite=False) for t in topics]
+    shared = set(lines[0]) & set(lines[1])
+    assert shared  # the premise: both topics give the same line for this city
+    messages = compose_answers(kb, topics, language, "揭阳市")
+    for line in shared:
+        assert sum(m.count(line) for m in messages) == 1
+        assert line in messages[0]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
