@@ -35,12 +35,11 @@ from core.knowledge import topic_names
 from core.topic_model import (
     Ranked,
     TopicModel,
-    clause_text,
     lemma_document,
     lemmas_with_gaps,
     message_ranking,
     message_topics,
-    split_clauses,
+    question_units,
 )
 
 
@@ -134,12 +133,10 @@ class TopicClassifier(CodeFingerprint, IntentClassifier, GraphComponent):
         for message in messages:
             tokens = message.get(TOKENS_NAMES[TEXT]) or []
             lemmas, origin = self._lemmas(message)
-            clauses = split_clauses(lemmas, self._config["split_on_commas"])
-            text = message.get(TEXT) or ""
-            documents, texts = [lemma_document(lemmas)], [text]
-            if len(clauses) > 1:
-                documents += [lemma_document([lemmas[i] for i in c]) for c in clauses]
-                texts += [clause_text(text, [(t.start, t.end) for t in tokens], origin, c) for c in clauses]
+            token_spans = [(t.start, t.end) for t in tokens]
+            documents, texts, clauses = question_units(
+                message.get(TEXT) or "", lemmas, origin, token_spans, self._config["split_on_commas"]
+            )
             whole, *clause_ranks = self._model.rank(documents, texts)  # one call: the whole and each clause
             asked = message_topics(whole, clause_ranks, self._topics, self._config["min_clause_confidence"])
             self._set_intent(message, whole, asked)

@@ -139,6 +139,23 @@ def clause_text(
     return text[spans[tokens[0]][0] : spans[tokens[-1]][1]] if tokens else ""
 
 
+def question_units(
+    text: str,
+    lemmas: Sequence[str],
+    origin: Sequence[int | None],
+    spans: Sequence[tuple[int, int]],
+    split_on_commas: bool = False,
+) -> tuple[list[str], list[str], list[list[int]]]:
+    """What to rank for a message: the lemma documents and the texts of the whole message and, if it
+    has several clauses, of each clause; and the clauses (lemma positions, see split_clauses)."""
+    clauses = split_clauses(lemmas, split_on_commas)
+    documents, texts = [lemma_document(lemmas)], [text]
+    if len(clauses) > 1:
+        documents += [lemma_document([lemmas[i] for i in c]) for c in clauses]
+        texts += [clause_text(text, spans, origin, c) for c in clauses]
+    return documents, texts, clauses
+
+
 def _long_enough(lemmas: Sequence[str]) -> bool:
     return sum(len(re.sub(r"\W", "", lemma)) for lemma in lemmas) >= _MIN_CLAUSE_CHARS
 
@@ -274,9 +291,10 @@ class TopicModel:
         return self
 
     def _vectorizers(self) -> list[CountVectorizer]:
-        counts = self.pipeline.named_steps.get("counts")
-        if counts is None:
-            counts = self.pipeline.named_steps["features"].named_transformers_["lemmas"].named_steps["counts"]
+        lemmas = (
+            self.pipeline.named_steps["features"].named_transformers_["lemmas"] if self.uses_meaning else self.pipeline
+        )
+        counts = lemmas.named_steps["counts"]
         return [vectorizer for _name, vectorizer in counts.transformer_list]
 
     @property

@@ -29,12 +29,11 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
 from core.knowledge import topic_names  # noqa: E402
 from core.topic_model import (  # noqa: E402
     TopicModel,
-    clause_text,
     lemma_document,
     lemmas_with_gaps,
     message_ranking,
     message_topics,
-    split_clauses,
+    question_units,
 )
 
 
@@ -49,13 +48,8 @@ class Parsed:
     spans: list[tuple[int, int]]
 
     def units(self, commas: bool = False) -> tuple[list[str], list[str], list[list[int]]]:
-        """The documents and texts to rank: the whole question, then each clause if it has several."""
-        clauses = split_clauses(self.lemmas, commas)
-        documents, texts = [lemma_document(self.lemmas)], [self.text]
-        if len(clauses) > 1:
-            documents += [lemma_document([self.lemmas[i] for i in c]) for c in clauses]
-            texts += [clause_text(self.text, self.spans, self.origin, c) for c in clauses]
-        return documents, texts, clauses
+        """The documents and texts to rank, as the pipeline makes them (core.topic_model.question_units)."""
+        return question_units(self.text, self.lemmas, self.origin, self.spans, commas)
 
 
 def lemma_pipeline() -> Callable[[list[str]], list[Parsed]]:

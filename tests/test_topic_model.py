@@ -257,3 +257,20 @@ def test_n_grams_of_a_single_example_can_be_left_out() -> None:
     assert "罕见" not in known and "激活" in known
     assert not any(hasattr(v, "stop_words_") for v in common._vectorizers())  # not kept in the saved model
     assert common.rank(["密码 忘 了"])[0][0].intent == "ask_password"
+
+
+def test_question_units_are_the_whole_message_then_each_clause() -> None:
+    from core.topic_model import question_units
+
+    text = "怎么激活？要带什么？"
+    words = ["怎么", "激活", "？", "要", "带", "什么", "？"]
+    spans, position = [], 0
+    for word in words:
+        spans.append((position, position + len(word)))
+        position += len(word)
+    origin: list[int | None] = list(range(len(words)))
+    documents, texts, clauses = question_units(text, words, origin, spans)
+    assert documents == ["怎么 激活 ？ 要 带 什么 ？", "怎么 激活", "要 带 什么"]
+    assert texts == [text, "怎么激活", "要带什么"] and len(clauses) == 2
+    one = question_units("怎么激活", ["怎么", "激活"], [0, 1], [(0, 2), (2, 4)])
+    assert one[:2] == (["怎么 激活"], ["怎么激活"])
