@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -182,6 +183,22 @@ def sentence_encoder() -> Any:
 
 _RECENT_SIZE = 32
 _recent: OrderedDict[str, np.ndarray] = OrderedDict()  # the last texts embedded, for the next step
+_kept: dict[str, np.ndarray] | None = None  # every text embedded, inside `vectors_kept()`
+
+
+@contextmanager
+def vectors_kept() -> Iterator[None]:
+    """Inside the block every text's embedding is kept, not only the last few: for comparisons that
+    train several models on the same texts (`scripts/compare_classifiers.py`), which then embed each
+    text once. Not for a server: the store grows with every new text."""
+    global _kept
+    with _encoder_lock:
+        outer, _kept = _kept, {} if _kept is None else _kept
+    try:
+        yield
+    finally:
+        with _encoder_lock:
+            _kept = outer
 
 
 def meaning_vectors(texts: Any, weight: float = 1.0) -> np.ndarray:
@@ -191,14 +208,22 @@ def meaning_vectors(texts: Any, weight: float = 1.0) -> np.ndarray:
     right after the topic classifier, does not embed it a second time."""
     texts = [str(t) for t in np.asarray(texts, dtype=object).ravel()]
     vectors = np.zeros((len(texts), EMBEDDING_SIZE), dtype=np.float32)
-    with _encoder_lock:  # the encoder's buffers and the recent texts are not shared between threads
-        missing = [i for i, text in enumerate(texts) if text.strip() and text not in _recent]
-        if missing:
-            vectors[missing] = sentence_encoder().encode([texts[i] for i in missing])
+    with _encoder_lock:  # the encoder's buffers and the stored texts are not shared between threads
+        known = _recent if _kept is None else _kept
+        missing = [i for i, text in enumerate(texts) if text.strip() and text not in known and text not in _recent]
+        unique = list(dict.fromkeys(texts[i] for i in missing))
+        if unique:
+            embedded = dict(zip(unique, sentence_encoder().encode(unique), strict=True))
+            for i in missing:
+                vectors[i] = embedded[texts[i]]
         for i, text in enumerate(texts):
             if text in _recent:
                 vectors[i] = _recent[text]
                 _recent.move_to_end(text)
+            elif _kept is not None and text in _kept:
+                vectors[i] = _kept[text]
+        if _kept is not None:
+            _kept.update((texts[i], vectors[i]) for i in missing)
         if len(texts) <= _RECENT_SIZE:  # a message and its clauses, not a training set
             for i in missing:
                 _recent[texts[i]] = vectors[i]

@@ -197,6 +197,33 @@ def test_a_text_just_embedded_is_not_embedded_again(monkeypatch: pytest.MonkeyPa
     assert again[0] == pytest.approx(2.0 * first[0])
 
 
+def test_inside_vectors_kept_a_training_set_is_embedded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Comparisons train many models on one training set: each distinct text is embedded once in
+    the block (duplicates too), and after it the store is gone, so a server never grows one."""
+    import numpy as np
+
+    from core import topic_model
+
+    encoded: list[list[str]] = []
+    real = topic_model.sentence_encoder()
+
+    class Counting:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            encoded.append(list(texts))
+            return real.encode(texts)
+
+    monkeypatch.setattr(topic_model, "sentence_encoder", lambda: Counting())
+    texts = [f"第{i}个问题：社保卡怎么激活" for i in range(40)] + ["第0个问题：社保卡怎么激活"]
+    with topic_model.vectors_kept():
+        first = topic_model.meaning_vectors(texts)
+        again = topic_model.meaning_vectors(texts, weight=2.0)
+    assert encoded == [texts[:40]]
+    assert again == pytest.approx(2.0 * first)
+    assert first[40] == pytest.approx(first[0])
+    topic_model.meaning_vectors(texts)
+    assert len(encoded) == 2  # more texts than the last few kept: embedded again outside the block
+
+
 def test_the_embedding_can_keep_only_its_main_directions(tmp_path: Path) -> None:
     """meaning_dims: PCA to that many directions (never more than there are examples), saved and
     loaded with the model, and still placing an English question by meaning."""
