@@ -201,6 +201,14 @@ def vectors_kept() -> Iterator[None]:
             _kept = outer
 
 
+def _stored(text: str) -> np.ndarray | None:
+    """The text's embedding if it is among the last few embedded (or kept by `vectors_kept`)."""
+    if text in _recent:
+        _recent.move_to_end(text)
+        return _recent[text]
+    return None if _kept is None else _kept.get(text)
+
+
 def meaning_vectors(texts: Any, weight: float = 1.0) -> np.ndarray:
     """Each text's sentence embedding (unit length) times `weight`; the empty text gives zeros.
 
@@ -209,19 +217,18 @@ def meaning_vectors(texts: Any, weight: float = 1.0) -> np.ndarray:
     texts = [str(t) for t in np.asarray(texts, dtype=object).ravel()]
     vectors = np.zeros((len(texts), EMBEDDING_SIZE), dtype=np.float32)
     with _encoder_lock:  # the encoder's buffers and the stored texts are not shared between threads
-        known = _recent if _kept is None else _kept
-        missing = [i for i, text in enumerate(texts) if text.strip() and text not in known and text not in _recent]
+        missing = []
+        for i, text in enumerate(texts):
+            stored = _stored(text)
+            if stored is not None:
+                vectors[i] = stored
+            elif text.strip():
+                missing.append(i)
         unique = list(dict.fromkeys(texts[i] for i in missing))
         if unique:
             embedded = dict(zip(unique, sentence_encoder().encode(unique), strict=True))
             for i in missing:
                 vectors[i] = embedded[texts[i]]
-        for i, text in enumerate(texts):
-            if text in _recent:
-                vectors[i] = _recent[text]
-                _recent.move_to_end(text)
-            elif _kept is not None and text in _kept:
-                vectors[i] = _kept[text]
         if _kept is not None:
             _kept.update((texts[i], vectors[i]) for i in missing)
         if len(texts) <= _RECENT_SIZE:  # a message and its clauses, not a training set

@@ -224,36 +224,27 @@ def main() -> int:
                 zip(to_lemmas([t for t, _ in pairs]), [i for _, i in pairs], strict=True)
             )
     with vectors_kept():  # every variant with the embedding reads the same texts: embed them once
-        compare(args, sets, train_docs, labels, train_texts, topics)
+        print("variant".ljust(50) + "".join(f"{name:>16}" for name in sets) + "   train s")
+        print("(the first variant with the embedding also embeds the training texts; the others reuse them)")
+        for label, make in variants().items():
+            if args.only and args.only not in label:
+                continue
+            started = time.monotonic()
+            model = make().fit(train_docs, labels, train_texts)
+            seconds = time.monotonic() - started
+            cells = [score(model, test, topics)["accuracy"] for test in sets.values()]
+            print(label.ljust(50) + "".join(f"{c:>16.3f}" for c in cells) + f"{seconds:>10.1f}")
+            if args.clause_sweep:
+                for commas in (False, True):
+                    for min_clause in (0.3, 0.4, 0.5, 0.6, 0.7):
+                        results: list[dict[str, Any]] = [
+                            score(model, t, topics, min_clause, commas) for t in sets.values()
+                        ]
+                        print(
+                            f"    commas={commas!s:<5} min_clause={min_clause:.1f} "
+                            + " ".join(f"{r['accuracy']:.3f}/{r['split_single']:.3f}" for r in results)
+                        )
     return 0
-
-
-def compare(
-    args: argparse.Namespace,
-    sets: dict[str, list[tuple[Parsed, str]]],
-    train_docs: list[str],
-    labels: list[str],
-    train_texts: list[str],
-    topics: frozenset[str],
-) -> None:
-    print("variant".ljust(50) + "".join(f"{name:>16}" for name in sets) + "   train s")
-    print("(the first variant with the embedding also embeds the training texts; the others reuse them)")
-    for label, make in variants().items():
-        if args.only and args.only not in label:
-            continue
-        started = time.monotonic()
-        model = make().fit(train_docs, labels, train_texts)
-        seconds = time.monotonic() - started
-        cells = [score(model, test, topics)["accuracy"] for test in sets.values()]
-        print(label.ljust(50) + "".join(f"{c:>16.3f}" for c in cells) + f"{seconds:>10.1f}")
-        if args.clause_sweep:
-            for commas in (False, True):
-                for min_clause in (0.3, 0.4, 0.5, 0.6, 0.7):
-                    results: list[dict[str, Any]] = [score(model, t, topics, min_clause, commas) for t in sets.values()]
-                    print(
-                        f"    commas={commas!s:<5} min_clause={min_clause:.1f} "
-                        + " ".join(f"{r['accuracy']:.3f}/{r['split_single']:.3f}" for r in results)
-                    )
 
 
 if __name__ == "__main__":

@@ -176,8 +176,8 @@ def test_clause_text_is_the_stretch_of_text_its_tokens_cover() -> None:
     assert clause_text(text, spans, [None], [0]) == ""
 
 
-def test_a_text_just_embedded_is_not_embedded_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The entry selector reads the message the topic classifier has just read: one encoding."""
+def _count_encodings(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The real encoder, recording each batch of texts it is given (the returned list)."""
     import numpy as np
 
     import core.topic_model as topic_model
@@ -191,6 +191,14 @@ def test_a_text_just_embedded_is_not_embedded_again(monkeypatch: pytest.MonkeyPa
             return real.encode(texts)
 
     monkeypatch.setattr(topic_model, "sentence_encoder", lambda: Counting())
+    return encoded
+
+
+def test_a_text_just_embedded_is_not_embedded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entry selector reads the message the topic classifier has just read: one encoding."""
+    from core import topic_model
+
+    encoded = _count_encodings(monkeypatch)
     first = topic_model.meaning_vectors(["补办社保卡要多久？要带什么？", "补办社保卡要多久"])
     again = topic_model.meaning_vectors(["补办社保卡要多久？要带什么？"], weight=2.0)
     assert encoded == [["补办社保卡要多久？要带什么？", "补办社保卡要多久"]]
@@ -200,19 +208,9 @@ def test_a_text_just_embedded_is_not_embedded_again(monkeypatch: pytest.MonkeyPa
 def test_inside_vectors_kept_a_training_set_is_embedded_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Comparisons train many models on one training set: each distinct text is embedded once in
     the block (duplicates too), and after it the store is gone, so a server never grows one."""
-    import numpy as np
-
     from core import topic_model
 
-    encoded: list[list[str]] = []
-    real = topic_model.sentence_encoder()
-
-    class Counting:
-        def encode(self, texts: list[str]) -> np.ndarray:
-            encoded.append(list(texts))
-            return real.encode(texts)
-
-    monkeypatch.setattr(topic_model, "sentence_encoder", lambda: Counting())
+    encoded = _count_encodings(monkeypatch)
     texts = [f"第{i}个问题：社保卡怎么激活" for i in range(40)] + ["第0个问题：社保卡怎么激活"]
     with topic_model.vectors_kept():
         first = topic_model.meaning_vectors(texts)
