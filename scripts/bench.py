@@ -18,6 +18,9 @@ Measured for each bot:
     the last is answered, a new conversation every few messages), for a fixed duration each:
     throughput and p50 / p95 / p99 latency; the two bots take turns at each level;
   * one long conversation (300 messages): mean latency of the first 20 and the last 20, and growth;
+  * the NLU alone: every real question of tests/nlu_real/ (Chinese and English, the same texts for
+    both bots) through Rasa's own /model/parse, one at a time: mean, p50 and p95 (the HTTP API is on
+    for this run only, with a throwaway token);
   * resident memory (now and peak, VmRSS / VmHWM from /proc, children included) of every process.
 
 Only 127.0.0.1 is contacted; no card lookups are made (they are rate limited). It measures, it does not
@@ -31,6 +34,7 @@ import argparse
 import asyncio
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -46,6 +50,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import aiohttp
 import requests
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -54,6 +59,7 @@ PYTHON = VENV_BIN / "python"
 MODEL = ROOT / "models" / "activation.tar.gz"
 SAMPLE_CARDS = ROOT / "data" / "registry" / "sample_cards.csv"
 BENCH_SECRET = "bench-only-registry-secret"
+BENCH_API_TOKEN = "bench-only-api-token"  # both bots' HTTP API (/model/parse), this run only
 HOST = "127.0.0.1"
 
 START_TIMEOUT = 300.0  # seconds for a server to come up (Rasa loads TensorFlow and the model)
@@ -85,6 +91,9 @@ ASSISTANT_SCRIPT = (
     "谢谢",
 )
 STOCK_SCRIPT = ("hello", "I am sad", "yes", "are you a bot?", "great", "I am feeling very good", "no", "bye")
+# What both bots' NLU parses, one text at a time, through Rasa's own /model/parse: the real questions
+# (tests/nlu_real/), the same texts for both, so the ratio is the pipelines' cost on real messages.
+PARSE_SETS = (ROOT / "tests" / "nlu_real" / "zh.yml", ROOT / "tests" / "nlu_real" / "en.yml")
 
 # --------------------------------------------------------------------------------------------------
 # Processes
@@ -249,6 +258,7 @@ class Bot:
     loads: dict[int, LoadResult] = field(default_factory=dict)
     cpu_ms: dict[int, dict[str, float]] = field(default_factory=dict)  # level → process → CPU ms per answer
     long: Optional[LongResult] = None
+    parse_seconds: list[float] = field(default_factory=list)  # /model/parse, one text at a time
     memory: dict[str, tuple[int, int]] = field(default_factory=dict)  # process name → (rss kB, hwm kB)
     notes: list[str] = field(default_factory=list)
 
@@ -326,6 +336,9 @@ def start_stock_bot(stock: Path, workdir: Path, procs: Processes) -> Bot:
             str(rasa_port),
             "--log-file",
             workdir / "stock-rasa.log",
+            "--enable-api",
+            "--auth-token",
+            BENCH_API_TOKEN,
         ],
         cwd=stock,
         env=env,
@@ -371,6 +384,7 @@ def start_assistant(workdir: Path, procs: Processes) -> Bot:
             "RASA_ENDPOINTS": str(endpoints),
             "RASA_LOG_FILE": str(workdir / "rasa.log"),
             "RASA_CORS_ORIGINS": f"http://{HOST}",
+            "RASA_AUTH_TOKEN": BENCH_API_TOKEN,  # scripts/run-rasa turns the HTTP API on with it
         }
     )
     bot = Bot("this assistant", f"http://{HOST}:{rasa_port}", ASSISTANT_SCRIPT)
@@ -626,6 +640,40 @@ async def long_conversation(bot: Bot, messages: int) -> LongResult:
     return LongResult(latencies, messages, errors)
 
 
+def parse_texts() -> list[str]:
+    """The texts of the real-question sets (plain text: `[x](entity)` annotations are dropped)."""
+    texts: list[str] = []
+    for path in PARSE_SETS:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for block in data.get("nlu", []):
+            for line in str(block.get("examples", "")).splitlines():
+                line = line.strip()
+                if line.startswith("- "):
+                    texts.append(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line[2:].strip()))
+    return texts
+
+
+def parse_one_at_a_time(bot: Bot, texts: Sequence[str]) -> None:
+    """Each text through the bot's /model/parse (Rasa's HTTP API), one after another; the seconds
+    of each answered request land in `bot.parse_seconds`."""
+    url = f"{bot.rasa_url}/model/parse?token={BENCH_API_TOKEN}"
+    errors = 0
+    with requests.Session() as session:
+        for text in texts:
+            began = time.perf_counter()
+            try:
+                response = session.post(url, json={"text": text}, timeout=REQUEST_TIMEOUT)
+                ok = response.status_code == 200 and "intent" in response.json()
+            except (requests.RequestException, ValueError):
+                ok = False
+            if ok:
+                bot.parse_seconds.append(time.perf_counter() - began)
+            else:
+                errors += 1
+    if errors:
+        bot.notes.append(f"/model/parse: {errors} of {len(texts)} texts not parsed")
+
+
 def record_memory(bot: Bot) -> None:
     """Now and peak resident memory of each of the bot's processes (children included)."""
     for name, proc in bot.procs.items():
@@ -732,6 +780,18 @@ def rows_for(assistant: Bot, stock: Bot, web_seconds: Optional[float]) -> list[R
             ok=lambda this, _: this <= TARGET_GROWTH,
         ),
     ]
+    for label, pick in (
+        ("mean", lambda seconds: mean_ms(seconds)),
+        ("p50", lambda seconds: percentile(seconds, 50) * 1000),
+        ("p95", lambda seconds: percentile(seconds, 95) * 1000),
+    ):
+        rows.append(
+            Row(
+                f"NLU parse, real questions: {label} (ms)",
+                pick(assistant.parse_seconds) if assistant.parse_seconds else None,
+                pick(stock.parse_seconds) if stock.parse_seconds else None,
+            )
+        )
     names = {"rasa": "Rasa server", "actions": "action server", "web": "web server"}
     for key, label in names.items():
         for index, kind in ((1, "peak"), (0, "now")):
@@ -872,6 +932,14 @@ def measure(args: argparse.Namespace, workdir: Path, procs: Processes) -> tuple[
         bot.long = asyncio.run(long_conversation(bot, args.long))
         growth = _growth(bot.long)
         print(f"  {len(bot.long.latencies)} answered, growth {growth:.2f}×" if growth else "  too few answers")
+    texts = parse_texts()
+    for bot in bots:
+        print(f"NLU: {bot.label}, {len(texts)} real questions through /model/parse, one at a time ...", flush=True)
+        parse_one_at_a_time(bot, texts[:10])  # warm-up
+        bot.parse_seconds.clear()
+        parse_one_at_a_time(bot, texts)
+        if bot.parse_seconds:
+            print(f"  mean {mean_ms(bot.parse_seconds):.1f} ms")
 
     web_seconds: Optional[float] = None
     print("starting the web pages' server (loads the model) to measure its memory ...")
