@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import skops.io as sio
+from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
@@ -338,9 +339,18 @@ class TopicModel:
         """For each document, every intent with its probability, most likely first."""
         if not documents:
             return []
-        probabilities = self.pipeline.predict_proba(self._inputs(documents, texts))
+        probabilities = self.probabilities(documents, texts)
         labels = self.intents
         return [[Ranked(labels[i], float(row[i])) for i in np.argsort(-row, kind="stable")] for row in probabilities]
+
+    def probabilities(self, documents: Sequence[str], texts: Sequence[str] | None = None) -> np.ndarray:
+        """Each document's probability for each intent (columns in `intents` order): the pipeline's
+        `predict_proba`, with the calibrated SVM's part done in a few array operations."""
+        inputs = self._inputs(documents, texts)
+        classifier = self.pipeline.steps[-1][1]
+        if not _sigmoid_calibrated_linear(classifier):
+            return np.asarray(self.pipeline.predict_proba(inputs))
+        return calibrated_probabilities(classifier, self.pipeline[:-1].transform(inputs))
 
     def save(self, path: Path) -> None:
         sio.dump(self.pipeline, path)
@@ -356,6 +366,47 @@ class TopicModel:
         if model.uses_meaning:
             sentence_encoder()  # loaded with the model, so no question waits for it
         return model
+
+
+def _sigmoid_calibrated_linear(classifier: Any) -> bool:
+    """Whether `classifier` is a fitted CalibratedClassifierCV (sigmoid, averaged over its folds) of
+    linear SVMs with more than two classes: the case `calibrated_probabilities` computes."""
+    folds = getattr(classifier, "calibrated_classifiers_", None) or []
+    return (
+        isinstance(classifier, CalibratedClassifierCV)
+        and classifier.method == "sigmoid"
+        and len(folds) > 0
+        and len(classifier.classes_) > 2
+        and all(isinstance(_fold_svm(fold), LinearSVC) for fold in folds)
+    )
+
+
+def _fold_svm(fold: Any) -> Any:
+    """A calibration fold's SVM (`base_estimator` in scikit-learn 1.1, `estimator` from 1.2)."""
+    return getattr(fold, "estimator", None) or getattr(fold, "base_estimator", None)
+
+
+def calibrated_probabilities(classifier: CalibratedClassifierCV, features: Any) -> np.ndarray:
+    """What `classifier.predict_proba(features)` gives, for a sigmoid-calibrated linear SVM: per fold
+    the SVM's scores (one product), each class's sigmoid on its score, the row normalised (uniform
+    where every class scored 0), then the mean over the folds. sklearn calls one calibrator per
+    class and fold (3 × 36 calls, each with its input checks): this saves about 1.5 ms of 22 ms per
+    message, the same intents for every real question (one process, the two taking turns);
+    tests/test_topic_model.py checks both give the same probabilities."""
+    classes = classifier.classes_
+    total = np.zeros((features.shape[0], len(classes)))
+    for fold in classifier.calibrated_classifiers_:
+        svm = _fold_svm(fold)
+        scores = np.asarray(features @ svm.coef_.T) + svm.intercept_
+        slopes = np.array([calibrator.a_ for calibrator in fold.calibrators])
+        offsets = np.array([calibrator.b_ for calibrator in fold.calibrators])
+        proba = np.zeros_like(total)
+        proba[:, np.searchsorted(classes, svm.classes_)] = expit(-(slopes * scores + offsets))
+        denominator = proba.sum(axis=1, keepdims=True)
+        proba = np.divide(proba, denominator, out=np.full_like(proba, 1 / len(classes)), where=denominator != 0)
+        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+        total += proba
+    return total / len(classifier.calibrated_classifiers_)
 
 
 def _estimator(kind: str, C: float, max_iter: int, random_state: int) -> Any:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from core.topic_model import MAX_QUESTIONS, Ranked, TopicModel, lemma_document, message_topics, split_clauses
+from core.topic_model import (
+    MAX_QUESTIONS,
+    Ranked,
+    TopicModel,
+    calibrated_probabilities,
+    lemma_document,
+    message_topics,
+    split_clauses,
+)
 
 TOPICS = frozenset({"ask_how_to_activate", "ask_required_documents", "ask_activation_fee", "ask_password"})
 
@@ -80,6 +89,23 @@ def test_model_ranks_learns_and_survives_a_round_trip(tmp_path: Path, estimator:
     loaded = TopicModel.load(tmp_path / "m.skops")
     assert loaded.rank(["要 带 什么"])[0] == model.rank(["要 带 什么"])[0]
     assert model.rank([]) == []
+
+
+def test_the_calibrated_svm_shortcut_gives_what_sklearn_gives() -> None:
+    """rank() computes the calibrated SVM's probabilities itself (core.topic_model.calibrated_probabilities):
+    they must be scikit-learn's own, for questions near the training data and far from it."""
+    documents = ["怎么 激活", "在 哪里 激活", "激活 要 带 什么", "要 带 身份证 吗", "密码 忘 了", "初始 密码 是 多少"]
+    documents += ["how activ card", "what do i bring", "forgot my pin", "where activ it", "id card need", "pin lock"]
+    intents = ["ask_how_to_activate"] * 2 + ["ask_required_documents"] * 2 + ["ask_password"] * 2
+    intents += ["ask_how_to_activate", "ask_required_documents", "ask_password"] * 2
+    model = TopicModel(C=1.0, estimator="linear_svm").fit(documents * 3, intents * 3)
+    questions = ["密码 忘 了 怎么办", "要 带 什么", "how activ", "完全 无关 的 话", "", "zzz"]
+    inputs = model._inputs(questions, None)
+    expected = model.pipeline.predict_proba(inputs)
+    shortcut = calibrated_probabilities(model.pipeline.steps[-1][1], model.pipeline[:-1].transform(inputs))
+    assert shortcut.shape == expected.shape == (len(questions), 3)
+    np.testing.assert_allclose(shortcut, expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.probabilities(questions), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_an_unknown_estimator_is_refused() -> None:
@@ -178,8 +204,6 @@ def test_clause_text_is_the_stretch_of_text_its_tokens_cover() -> None:
 
 def _count_encodings(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The real encoder, recording each batch of texts it is given (the returned list)."""
-    import numpy as np
-
     import core.topic_model as topic_model
 
     encoded: list[list[str]] = []
