@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import math
 import os
-import re
 import shutil
 import signal
 import socket
@@ -50,9 +49,12 @@ from typing import Any, Callable, Optional, Sequence
 
 import aiohttp
 import requests
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.review import file_examples  # noqa: E402
+
 VENV_BIN = ROOT / ".venv" / "bin"
 RASA = VENV_BIN / "rasa"
 PYTHON = VENV_BIN / "python"
@@ -641,16 +643,8 @@ async def long_conversation(bot: Bot, messages: int) -> LongResult:
 
 
 def parse_texts() -> list[str]:
-    """The texts of the real-question sets (plain text: `[x](entity)` annotations are dropped)."""
-    texts: list[str] = []
-    for path in PARSE_SETS:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for block in data.get("nlu", []):
-            for line in str(block.get("examples", "")).splitlines():
-                line = line.strip()
-                if line.startswith("- "):
-                    texts.append(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line[2:].strip()))
-    return texts
+    """The texts of the real-question sets, entity markup removed (core.review reads NLU files so)."""
+    return [text for path in PARSE_SETS for texts in file_examples(path).values() for text in texts]
 
 
 def parse_one_at_a_time(bot: Bot, texts: Sequence[str]) -> None:
@@ -781,7 +775,7 @@ def rows_for(assistant: Bot, stock: Bot, web_seconds: Optional[float]) -> list[R
         ),
     ]
     for label, pick in (
-        ("mean", lambda seconds: mean_ms(seconds)),
+        ("mean", mean_ms),
         ("p50", lambda seconds: percentile(seconds, 50) * 1000),
         ("p95", lambda seconds: percentile(seconds, 95) * 1000),
     ):

@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RASA = str(ROOT / ".venv" / "bin" / "rasa")
+sys.path.insert(0, str(ROOT))
 
-
-def _env(pythonpath: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(pythonpath), "TF_CPP_MIN_LOG_LEVEL": "2"}
+from scripts.bench import RASA, Processes, base_env, create_stock_bot  # noqa: E402
 
 
 def timed_training(project: Path, out: Path) -> tuple[float, float]:
@@ -36,7 +34,7 @@ def timed_training(project: Path, out: Path) -> tuple[float, float]:
         proc = subprocess.Popen(
             [RASA, "train", "--force", "--out", str(out), "--fixed-model-name", "bench"],
             cwd=project,
-            env=_env(project),
+            env=base_env(project),
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -50,22 +48,6 @@ def timed_training(project: Path, out: Path) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
-def stock_project(workdir: Path) -> Path:
-    """A stock bot made by `rasa init --no-prompt` (which trains it once; that run is not counted)."""
-    stock = workdir / "stock"
-    stock.mkdir()
-    result = subprocess.run(
-        [RASA, "init", "--no-prompt", "--init-dir", str(stock)],
-        cwd=workdir,
-        env=_env(stock),
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"rasa init failed ({result.returncode}):\n{(result.stdout + result.stderr)[-2000:]}")
-    return stock
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=1, help="trainings of each bot, taking turns (1)")
@@ -75,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
             workdir = Path(tmp)
-            print("creating the stock bot (rasa init --no-prompt; its own training is not counted) ...", flush=True)
-            projects = {"this assistant": ROOT, "stock bot": stock_project(workdir)}
+            procs = Processes()
+            try:
+                stock_dir, _seconds = create_stock_bot(workdir, procs)  # its own training is not counted
+            finally:
+                procs.stop_all()
+            projects = {"this assistant": ROOT, "stock bot": stock_dir}
             for round_ in range(args.rounds):
                 for label, project in projects.items():
                     print(f"training {label} from scratch (round {round_ + 1}) ...", flush=True)
