@@ -27,6 +27,7 @@ import yaml  # noqa: E402
 from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
 
 from core.knowledge import topic_names  # noqa: E402
+from core.review import file_examples  # noqa: E402
 from core.topic_model import (  # noqa: E402
     TopicModel,
     lemma_document,
@@ -87,18 +88,16 @@ def lemma_pipeline() -> Callable[[list[str]], list[Parsed]]:
 
 
 def load_examples(path: Path) -> list[tuple[str, str]]:
-    """(text, intent) pairs of a Rasa NLU YAML file or folder; multi-question intents keep their '+'."""
+    """(text, intent) pairs of a Rasa NLU YAML file or folder, entity markup removed as everywhere
+    else (core.review.file_examples); multi-question intents keep their '+'."""
     files = sorted(path.rglob("*.yml")) if path.is_dir() else [path]
-    pairs = []
-    for file in files:
-        for block in (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("nlu", []):
-            if "intent" not in block:
-                continue
-            for line in str(block.get("examples", "")).splitlines():
-                text = line.strip()[2:].strip() if line.strip().startswith("- ") else ""
-                if text:
-                    pairs.append((text, block["intent"]))
-    return pairs
+    return [
+        (text.strip(), intent)
+        for file in files
+        for intent, texts in file_examples(file).items()
+        for text in texts
+        if text.strip()
+    ]
 
 
 def training_examples() -> list[tuple[str, str]]:
