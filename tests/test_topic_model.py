@@ -323,3 +323,24 @@ def test_question_units_are_the_whole_message_then_each_clause() -> None:
     assert texts == [text, "怎么激活", "要带什么"] and len(clauses) == 2
     one = question_units("怎么激活", ["怎么", "激活"], [0, 1], [(0, 2), (2, 4)])
     assert one[:2] == (["怎么 激活"], ["怎么激活"])
+
+
+def test_the_vocabulary_is_stored_as_an_array_and_read_back_as_the_same_columns(tmp_path: Path) -> None:
+    """NGramCounts keeps skops from writing the vocabulary dict as JSON (a node per n-gram): the file
+    holds the n-grams in column order as one array, and loading gives the same dict and counts."""
+    import json
+    import zipfile
+
+    documents = ["怎么 激活", "激活 要 带 什么", "how do i activ my card", "what do i bring"] * 3
+    intents = ["ask_how_to_activate", "ask_required_documents"] * 6
+    model = TopicModel(C=1.0, estimator="linear_svm").fit(documents, intents)
+    model.save(tmp_path / "m.skops")
+    with zipfile.ZipFile(tmp_path / "m.skops") as archive:
+        schema = archive.read("schema.json").decode("utf-8")
+    assert '"vocabulary_terms_"' in schema and '"vocabulary_"' not in schema
+    assert "激活" not in json.loads(schema).__repr__()  # the n-grams are in the .npy files, not the JSON
+    loaded = TopicModel.load(tmp_path / "m.skops")
+    for before, after in zip(model._vectorizers(), loaded._vectorizers(), strict=True):
+        assert after.vocabulary_ == before.vocabulary_ and len(after.vocabulary_) > 10
+        assert (after.transform(["激活 要 带 什么 card"]) != before.transform(["激活 要 带 什么 card"])).nnz == 0
+    assert loaded.rank(["要 带 什么"]) == model.rank(["要 带 什么"])
