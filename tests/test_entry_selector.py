@@ -65,3 +65,24 @@ def test_a_topic_without_entries_gets_no_selection(selector: EntrySelector) -> N
     greeting = message(["你好"])
     greeting.set(INTENT, {"name": "greet", "confidence": 0.9})
     assert selector.process([greeting])[0].get("response_selector") is None
+
+
+def test_the_importer_adds_each_entry_question_once_marked_with_its_entry(tmp_path: Path) -> None:
+    """EntryExamplesImporter: the files' examples as Rasa reads them, then every entry question the
+    files do not already have, as an example of its topic marked with its entry (what merging the two
+    gave before, without the copy)."""
+    from rasa.shared.importers.rasa import RasaFileImporter
+
+    from components.entry_examples import EntryExamplesImporter, entry_messages, example_entry
+
+    root = Path(__file__).resolve().parent.parent
+    nlu = tmp_path / "nlu.yml"
+    nlu.write_text('version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - 你好\n', encoding="utf-8")
+    files = RasaFileImporter(str(root / "config.yml"), str(root / "domain.yml"), [str(nlu)]).get_nlu_data("zh")
+    data = EntryExamplesImporter(str(root / "config.yml"), str(root / "domain.yml"), [str(nlu)]).get_nlu_data("zh")
+    expected = files.merge(TrainingData(training_examples=entry_messages({"你好"})))
+    assert data.fingerprint() == expected.fingerprint()
+    assert [m.get(TEXT) for m in data.training_examples][:1] == ["你好"]
+    marked = [m for m in data.training_examples if example_entry(m)]
+    assert len(marked) == len(data.training_examples) - 1 > 100
+    assert len({m.get(TEXT) for m in marked}) == len(marked)
