@@ -7,6 +7,7 @@ PY      := $(VENV)/bin/python
 RASA    := $(VENV)/bin/rasa
 STAMP   := $(VENV)/.installed
 SPACY   := build/spacy-zh-regions/meta.json
+REGIONS := build/regions.json
 MODEL   := models/.trained
 REGISTRY_DB := var/card_registry.sqlite3
 WEB_ASSETS := web/node_modules/.package-lock.json
@@ -37,7 +38,12 @@ $(STAMP): requirements.txt
 	$(PY) -m pip check
 	@touch $@
 
-$(SPACY): $(STAMP) scripts/build_spacy_model.py core/regions.py components/region_entities.py
+# The region table, computed once (pinyin of every division): the processes read it instead of loading
+# pypinyin's 46 MB phrase dictionary each (core/regions.py).
+$(REGIONS): $(STAMP) core/regions.py
+	$(PY) -m core.regions $(REGIONS)
+
+$(SPACY): $(STAMP) $(REGIONS) scripts/build_spacy_model.py core/regions.py components/region_entities.py
 	$(PY) scripts/build_spacy_model.py build/spacy-zh-regions
 
 $(REGISTRY_DB): $(STAMP) data/registry/sample_cards.csv core/import_cards.py core/card_registry.py core/identity.py
@@ -48,7 +54,7 @@ $(REGISTRY_DB): $(STAMP) data/registry/sample_cards.csv core/import_cards.py cor
 $(WEB_ASSETS): web/package.json web/package-lock.json
 	npm ci --prefix web --no-audit --no-fund --silent
 
-setup: $(STAMP) $(SPACY) $(REGISTRY_DB) $(WEB_ASSETS)
+setup: $(STAMP) $(REGIONS) $(SPACY) $(REGISTRY_DB) $(WEB_ASSETS)
 
 $(MODEL): $(STAMP) $(TRAINING_INPUTS)
 	$(RASA) train --fixed-model-name activation --out models

@@ -6,17 +6,32 @@ hand except the handful of English exonyms that pinyin cannot produce (Inner Mon
 
 Every alias (short name, full name, pinyin, English) maps to the canonical full Chinese name, which is
 the value the `region` entity and slot carry: 上海 / Shanghai → 上海市, 揭阳 → 揭阳市, 河南 → 河南省.
+
+`make setup` writes the table once to build/regions.json (`python -m core.regions build/regions.json`),
+and the three processes that use it (Rasa, the action server, the web server) read that file: pypinyin's
+phrase dictionary, which the table needs, takes 46 MB in every process that imports it. Without the
+file, or with one made from another version of this module or of the two packages, the table is
+computed here as before.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import logging
 import re
-from dataclasses import dataclass, field
+import sys
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from importlib import resources
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
 
-from pypinyin import Style, lazy_pinyin, pinyin
+logger = logging.getLogger(__name__)
+
+# The table as `make setup` built it (see the module's docstring).
+BUILT_TABLE = Path(__file__).resolve().parent.parent / "build" / "regions.json"
 
 # Placeholder rows in the adcode table that are not real places.
 _PLACEHOLDERS = {"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"}
@@ -92,6 +107,8 @@ def _short_name(full: str) -> str:
 def _pinyin_readings(short: str) -> list[str]:
     """Pinyin spellings of a name, the likeliest first; every reading of a polyphonic character is
     kept (up to _MAX_READINGS spellings) so people who spell 长治 "changzhi" are understood."""
+    from pypinyin import Style, lazy_pinyin, pinyin  # only where the table is computed (46 MB)
+
     readings = [""]
     for options in pinyin(short, style=Style.NORMAL, heteronym=True):
         readings = [r + o for r in readings for o in dict.fromkeys(options)][:_MAX_READINGS]
@@ -107,7 +124,43 @@ def _read_adcodes() -> list[tuple[str, str]]:
 
 @lru_cache(maxsize=1)
 def all_regions() -> tuple[Region, ...]:
-    """All 34 province-level divisions and every prefecture-level division, with their aliases."""
+    """All 34 province-level divisions and every prefecture-level division, with their aliases:
+    from the built table if it was made from this module and these packages, computed otherwise."""
+    return read_table(BUILT_TABLE) or computed_regions()
+
+
+def table_stamp() -> str:
+    """What a built table depends on: this module's code and the versions of cpca and pypinyin."""
+    made_of = Path(__file__).read_bytes() + f"|{metadata.version('cpca')}|{metadata.version('pypinyin')}".encode()
+    return hashlib.sha256(made_of).hexdigest()
+
+
+def write_table(path: Path) -> None:
+    """Write the computed table to `path` with its stamp (what `make setup` runs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = {"stamp": table_stamp(), "regions": [asdict(region) for region in computed_regions()]}
+    path.write_text(json.dumps(table, ensure_ascii=False, indent=0), encoding="utf-8")
+
+
+def read_table(path: Path) -> tuple[Region, ...] | None:
+    """The table written by `write_table`, or None if there is none or it was made from other code."""
+    try:
+        table: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if table.get("stamp") != table_stamp():
+        logger.info("%s was built from other code or packages; computing the region table instead", path)
+        return None
+    return tuple(
+        Region(**{**row, "aliases": tuple(row["aliases"]), "alternative_readings": tuple(row["alternative_readings"])})
+        for row in table["regions"]
+    )
+
+
+def computed_regions() -> tuple[Region, ...]:
+    """The table computed from cpca's adcodes and pypinyin."""
+    from pypinyin import lazy_pinyin
+
     rows = _read_adcodes()
     provinces = {code[:2]: name for code, name in rows if code.endswith("0000000000")}
     regions: list[Region] = []
@@ -203,3 +256,7 @@ def display_name(name: str, language: str) -> str:
     if region is None or language == "zh":
         return name
     return region.name_en
+
+
+if __name__ == "__main__":  # python -m core.regions build/regions.json
+    write_table(Path(sys.argv[1]) if len(sys.argv) > 1 else BUILT_TABLE)

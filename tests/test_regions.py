@@ -431,3 +431,42 @@ def test_sentences_yield_the_canonical_region(nlp, text: str, expected: list[str
 )
 def test_sentences_without_a_region(nlp, text: str) -> None:
     assert _regions_in(nlp, text) == []
+
+
+def test_the_built_table_reads_back_as_the_computed_one(tmp_path: Path) -> None:
+    """What `make setup` writes (build/regions.json) is the table computed from cpca and pypinyin,
+    region for region, and a table stamped for other code is not used."""
+    import json
+
+    from core.regions import computed_regions, read_table, write_table
+
+    path = tmp_path / "regions.json"
+    write_table(path)
+    assert read_table(path) == computed_regions()
+    assert len(computed_regions()) > 360
+    table = json.loads(path.read_text(encoding="utf-8"))
+    table["stamp"] = "made from an older core/regions.py"
+    path.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+    assert read_table(path) is None
+    assert read_table(tmp_path / "missing.json") is None
+    path.write_text("{not json", encoding="utf-8")
+    assert read_table(path) is None
+
+
+def test_with_the_built_table_no_process_loads_pypinyin(tmp_path: Path) -> None:
+    """The processes read the table instead of importing pypinyin (its phrase dictionary: 46 MB each)."""
+    import subprocess
+    import sys
+
+    from core.regions import write_table
+
+    path = tmp_path / "regions.json"
+    write_table(path)
+    code = (
+        "import sys; import core.regions as r; r.BUILT_TABLE = __import__('pathlib').Path(sys.argv[1]); "
+        "print(r.find_region('Jieyang').name, r.find_region('changsha').name, 'pypinyin' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["揭阳市", "长沙市", "False"]
