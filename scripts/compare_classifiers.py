@@ -92,11 +92,11 @@ def load_examples(path: Path) -> list[tuple[str, str]]:
     else (core.review.file_examples); multi-question intents keep their '+'."""
     files = sorted(path.rglob("*.yml")) if path.is_dir() else [path]
     return [
-        (text.strip(), intent)
+        (text, intent)
         for file in files
         for intent, texts in file_examples(file).items()
-        for text in texts
-        if text.strip()
+        for text in map(str.strip, texts)
+        if text
     ]
 
 
