@@ -12,7 +12,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
 from actions.common import KB, latest_entities, latest_intent, latest_regions, reply_language, send
-from actions.operations import HANDOFF_TOPIC, after_answer, handoff, note_comment, review_fallback, thank_for_comment
+from actions.operations import (
+    HANDOFF_TOPIC,
+    after_answer,
+    handoff,
+    note_comment,
+    review_fallback,
+    review_runner_up,
+    thank_for_comment,
+)
 from core.compose import (
     STARTER_TOPICS,
     answer_sources,
@@ -24,7 +32,7 @@ from core.compose import (
     related_buttons,
     topic_buttons,
 )
-from core.dialogue import LOOKUP_FORM, QUESTION_TOPIC_ENTITY, SCRIPT_ENTITY, selected_entry_key
+from core.dialogue import LOOKUP_FORM, QUESTION_TOPIC_ENTITY, SCRIPT_ENTITY, runner_up_topic, selected_entry_key
 from core.language import LANGUAGES, SIMPLIFIED, TRADITIONAL, detect_language, requested_language
 from core.regions import display_name, find_region
 from core.text_input import clean_text, has_words
@@ -132,12 +140,17 @@ class ActionAnswerTopic(Action):
             *first, last = compose_entry(KB, topics[0], key, language, region)
             for text in first:
                 send(dispatcher, tracker, text)
-            send(dispatcher, tracker, last, related_buttons(KB, topics[0], key, language) or None)
+            # A topic the classifier nearly chose instead is offered first, one tap away.
+            runner_up = runner_up_topic(tracker.latest_message, topics[0], KB.topics) if intent in KB.topics else None
+            buttons = related_buttons(KB, topics[0], key, language, runner_up)
+            send(dispatcher, tracker, last, buttons or None)
         else:
             for text in compose_answers(KB, topics, language, region):
                 send(dispatcher, tracker, text)
         if HANDOFF_TOPIC in topics:
             await handoff(dispatcher, tracker)
+        if intent in KB.topics:
+            await review_runner_up(tracker, intent)
         events = [SlotSet("topic", topics[0]), SlotSet("topics", topics), SlotSet("entry", key)]
         return events + after_answer(tracker, topics, dispatcher)
 

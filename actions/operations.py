@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import KB, latest_entities, reply_language, send
 from core.compose import answer_entry
 from core.conversation_summary import handoff_summary, last_question_for
-from core.dialogue import LOOKUP_FORM
+from core.dialogue import INSTEAD_OF_ENTITY, LOOKUP_FORM
 from core.ops_store import HANDOFF_TTL, OpsStore
 
 logger = logging.getLogger(__name__)
@@ -137,6 +137,17 @@ async def review_fallback(tracker: Tracker) -> None:
     ranked = [item for item in message.get("intent_ranking", []) if item.get("name") in KB.topics]
     guess = ranked[0] if ranked else {}
     await queue_for_review(tracker, "fallback", text, guess.get("name"), guess.get("confidence"))
+
+
+async def review_runner_up(tracker: Tracker, chosen: str) -> None:
+    """A "did you mean" button was tapped (its payload names the topic answered first): the question
+    answered with that topic goes to the review queue, with the topic the person chose as the guess."""
+    if in_lookup_form(tracker):
+        return
+    answered = [t for t in latest_entities(tracker, INSTEAD_OF_ENTITY) if t in KB.topics and t != chosen]
+    question = last_question_for(list(tracker.events), answered[-1:]) if answered else None
+    if question is not None:
+        await queue_for_review(tracker, "runner_up", question.text, chosen)
 
 
 async def record_comment(tracker: Tracker, comment: str) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.dialogue import INSTEAD_OF_ENTITY
 from core.knowledge import KnowledgeBase
 from core.regions import display_name, region_chain
 
@@ -286,13 +287,27 @@ def answer_sources(kb: KnowledgeBase, topic: str, key: str | None) -> list[dict[
     return list(entry["sources"]) if entry else list(kb.topics[topic]["sources"])
 
 
-def related_buttons(kb: KnowledgeBase, topic: str, key: str | None, language: str) -> list[dict[str, Any]]:
-    """Up to MAX_RELATED other entries of the topic, as buttons that ask them."""
-    return [
-        {"title": e["question"][language], "payload": f'/{topic}{{"question_entry": "{e["key"]}"}}'}
-        for e in kb.entries(topic)
-        if e["key"] != key
-    ][:MAX_RELATED]
+def related_buttons(
+    kb: KnowledgeBase, topic: str, key: str | None, language: str, runner_up: str | None = None
+) -> list[dict[str, Any]]:
+    """Up to MAX_RELATED other entries of the topic, as buttons that ask them; first, if the question
+    may have meant another topic (`runner_up`, see core.dialogue.runner_up_topic), a button that asks
+    that topic ("您是否想问：异地激活与使用"), naming the topic it is instead of."""
+    other = [
+        {
+            "title": kb.phrase("runner_up_button", language, topic=b["title"]),
+            "payload": f'{b["payload"]}{{"{INSTEAD_OF_ENTITY}": "{topic}"}}',
+        }
+        for b in topic_buttons(kb, [runner_up] if runner_up and runner_up != topic else [], language)
+    ]
+    return (
+        other
+        + [
+            {"title": e["question"][language], "payload": f'/{topic}{{"question_entry": "{e["key"]}"}}'}
+            for e in kb.entries(topic)
+            if e["key"] != key
+        ][:MAX_RELATED]
+    )
 
 
 def compose_entry(kb: KnowledgeBase, topic: str, key: str | None, language: str, region: str | None) -> list[str]:

@@ -56,7 +56,8 @@ DEV_SECRET = "development-only-ops-secret"
 DEFAULT_SQLITE_PATH = Path(__file__).resolve().parent.parent / "var" / "ops.sqlite3"
 
 RATINGS = ("up", "down")
-REASONS = ("fallback", "thumbs_down", "handoff")
+# why a question is queued: not understood, 👎, a handoff, or "did you mean" tapped (another topic)
+REASONS = ("fallback", "thumbs_down", "handoff", "runner_up")
 OUT_OF_SCOPE = "out_of_scope"
 NEEDS_NEW_ANSWER = "needs_new_answer"
 HANDOFF_TTL = timedelta(hours=24)

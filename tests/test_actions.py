@@ -147,6 +147,86 @@ def test_legal_basis_without_a_topic_lists_laws_and_is_honest(kb):
     assert messages[-1]["buttons"]
 
 
+# --- a topic the classifier nearly chose ---------------------------------------------------------------
+
+
+def ranked(*pairs: tuple[str, float]) -> list[dict]:
+    return [{"name": name, "confidence": confidence} for name, confidence in pairs]
+
+
+def answer_buttons(tracker: Tracker) -> list[dict]:
+    messages, _ = run(ActionAnswerTopic(), tracker)
+    return messages[-1].get("buttons") or []
+
+
+def test_a_close_runner_up_topic_is_offered_first_under_the_answer(kb):
+    # "I am a foreigner with a passport, how do I activate my card?" ranked so: which topic it is
+    # meant is not clear, and the documents' answer is one tap away.
+    ranking = ranked(("ask_how_to_activate", 0.42), ("ask_required_documents", 0.35), ("out_of_scope", 0.08))
+    tracker = make_tracker("ask_how_to_activate", "foreigner with a passport, how to activate", {"language": "en"})
+    tracker.latest_message["intent_ranking"] = ranking
+    buttons = answer_buttons(tracker)
+    title = kb.topics["ask_required_documents"]["title"]["en"]
+    assert buttons[0] == {
+        "title": kb.phrase("runner_up_button", "en", topic=title),
+        "payload": '/ask_required_documents{"instead_of": "ask_how_to_activate"}',
+    }
+    assert title in buttons[0]["title"] and buttons[0]["title"].startswith("Did you mean")
+    # the topic's own related questions follow, as many as without the runner-up
+    related = [b for b in buttons[1:] if b["payload"].startswith('/ask_how_to_activate{"question_entry"')]
+    assert len(related) == len(buttons) - 1 == min(3, len(kb.entries("ask_how_to_activate")))
+
+
+@pytest.mark.parametrize(
+    "ranking",
+    [
+        ranked(("ask_password", 0.8), ("ask_electronic_card", 0.39)),  # under half: a clear answer
+        ranked(("ask_password", 0.5), ("out_of_scope", 0.45)),  # a runner-up that is no topic
+        ranked(("ask_password", 0.5), ("greet", 0.45)),
+        ranked(("ask_password", 0.9)),  # a button's payload: one intent
+        [],
+    ],
+)
+def test_no_runner_up_button_for_a_clear_answer_or_a_runner_up_that_is_no_topic(kb, ranking):
+    tracker = make_tracker("ask_password", "密码忘了", ranking=ranking)
+    payloads = [b["payload"] for b in answer_buttons(tracker)]
+    assert payloads and all(p.startswith('/ask_password{"question_entry"') for p in payloads)
+
+
+def test_the_fallback_intent_in_the_ranking_is_passed_over(kb):
+    ranking = ranked(("nlu_fallback", 0.3), ("ask_password", 0.6), ("ask_electronic_card", 0.5))
+    tracker = make_tracker("ask_password", "电子卡密码", ranking=ranking)
+    assert answer_buttons(tracker)[0]["payload"] == '/ask_electronic_card{"instead_of": "ask_password"}'
+    assert answer_buttons(tracker)[0]["title"] == kb.phrase(
+        "runner_up_button", "zh", topic=kb.topics["ask_electronic_card"]["title"]["zh"]
+    )
+
+
+def test_no_runner_up_button_when_several_questions_were_answered_or_a_city_named(kb):
+    asked = ["ask_how_to_activate", "ask_required_documents"]
+    ranking = ranked(("ask_how_to_activate", 0.9), ("ask_required_documents", 0.9), ("ask_password", 0.5))
+    tracker = make_tracker("ask_how_to_activate", "怎么激活？要带什么？", entities=[topic_entity(t) for t in asked])
+    tracker.latest_message["intent_ranking"] = ranking
+    messages, _ = run(ActionAnswerTopic(), tracker)
+    assert not any(m.get("buttons") for m in messages)
+    # "我在上海" re-answers the last topic: its ranking is about `inform`, not about a topic
+    ranking = ranked(("inform", 0.6), ("ask_other_region", 0.5))
+    tracker = make_tracker(
+        "inform", "我在上海", {"region": "上海市", "topic": "ask_how_to_activate"}, [region_entity("上海市")], ranking
+    )
+    assert all("question_entry" in b["payload"] for b in answer_buttons(tracker))
+
+
+def test_the_runner_up_button_is_in_traditional_characters_for_a_traditional_writer(kb):
+    ranking = ranked(("ask_lost_or_replace_card", 0.5), ("report_card_problem", 0.4))
+    tracker = make_tracker("ask_lost_or_replace_card", "卡壞了", {"script": "traditional"}, ranking=ranking)
+    button = answer_buttons(tracker)[0]
+    assert button["payload"] == '/report_card_problem{"instead_of": "ask_lost_or_replace_card"}'
+    assert button["title"] == to_traditional(
+        kb.phrase("runner_up_button", "zh", topic=kb.topics["report_card_problem"]["title"]["zh"])
+    )
+
+
 # --- fallback, scope, language -----------------------------------------------------------------------
 
 

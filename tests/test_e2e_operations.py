@@ -26,9 +26,9 @@ CODE = re.compile(r"[：:]\s*([A-Z0-9]{6})")
 
 @pytest.fixture(scope="module")
 def conversations(stack: Stack) -> dict[str, Any]:
-    """Three citizens: one rates an answer 👎 and says what was missing, one looks up their card, then
-    falls back and asks for a human, one rates 👍."""
-    rater, looker, happy = new_sender(), new_sender(), new_sender()
+    """Four citizens: one rates an answer 👎 and says what was missing, one looks up their card, then
+    falls back and asks for a human, one rates 👍, one taps "did you mean" under an answer."""
+    rater, looker, happy, tapper = new_sender(), new_sender(), new_sender(), new_sender()
     replies: dict[str, Any] = {}
     stack.say("社保卡密码忘了怎么办", rater)
     replies["down"] = texts(stack.say('/feedback{"rating": "down"}', rater))
@@ -39,6 +39,9 @@ def conversations(stack: Stack) -> dict[str, Any]:
     replies["handoff"] = texts(stack.say("我要转人工", looker))
     stack.say("How do I activate my card?", happy)
     replies["up"] = texts(stack.say('/feedback{"rating": "up"}', happy))
+    # the payload of the "did you mean" button under an answer of ask_how_to_activate
+    stack.say("社保卡在哪里激活", tapper)
+    replies["tapped"] = texts(stack.say('/report_card_problem{"instead_of": "ask_how_to_activate"}', tapper))
     replies["code"] = CODE.search(replies["handoff"]).group(1) if CODE.search(replies["handoff"]) else None
     return replies
 
@@ -59,7 +62,7 @@ def test_feedback_and_comment_are_stored(conversations: dict[str, Any], ops: Ops
     assert down.question == "社保卡密码忘了怎么办" and down.comment == "没说清楚去哪里改"
 
 
-def test_review_queue_holds_the_fallback_the_thumbs_down_and_the_handoff(
+def test_review_queue_holds_the_fallback_the_thumbs_down_the_handoff_and_the_did_you_mean(
     conversations: dict[str, Any], ops: OpsStore
 ) -> None:
     # The stack is shared by the session: other tests' conversations are in the queue too.
@@ -67,7 +70,13 @@ def test_review_queue_holds_the_fallback_the_thumbs_down_and_the_handoff(
     assert any(i.reason == "thumbs_down" and i.text == "社保卡密码忘了怎么办" for i in items)
     assert any(i.reason == "fallback" and i.text == "qwzx vbnmq plokm" for i in items)  # markup removed by the NLU
     assert any(i.reason == "handoff" and i.text == "qwzx vbnmq plokm" for i in items)  # what led to the request
+    tapped = [i for i in items if i.reason == "runner_up" and i.text == "社保卡在哪里激活"]
+    assert [i.guess for i in tapped] == ["report_card_problem"]  # the topic the person chose
     assert all(CARD["id_number"] not in i.text and CARD["name"] not in i.text for i in items)
+
+
+def test_did_you_mean_answers_the_topic_chosen(conversations: dict[str, Any], kb) -> None:
+    assert kb.topics["report_card_problem"]["answer"]["zh"].strip()[:20] in conversations["tapped"]
 
 
 def test_the_handoff_code_is_given_and_stored(conversations: dict[str, Any], ops: OpsStore) -> None:

@@ -25,6 +25,7 @@ PHRASE_VALUES: dict[str, set[str]] = {
     "variation": {"where", "rule", "source"},
     "legal_line": {"citations"},
     "legal_heading_topic": {"topic"},
+    "runner_up_button": {"topic"},
     "question_heading": {"number", "topic"},
     "legal_article": {"law", "number", "excerpt", "issuer", "date", "text"},
     "local_hotline": {"name", "number"},

@@ -282,6 +282,40 @@ def test_a_fallback_goes_to_the_review_queue_with_the_models_guess(action_store:
     assert messages  # the person still gets the "did you mean" buttons
 
 
+def test_a_tapped_did_you_mean_queues_the_question_with_the_topic_chosen(action_store: OpsStore) -> None:
+    events = [
+        user("社保卡在医院刷不了是不是没激活", "ask_how_to_activate", 0.45),
+        slot("topics", ["ask_how_to_activate"]),
+        user('/report_card_problem{"instead_of": "ask_how_to_activate"}', "report_card_problem", 1.0),
+    ]
+    entities = [{"entity": "instead_of", "value": "ask_how_to_activate"}]
+    tapped = tracker(
+        "report_card_problem",
+        '/report_card_problem{"instead_of": "ask_how_to_activate"}',
+        events=events,
+        entities=entities,
+    )
+    messages, result = run(ActionAnswerTopic(), tapped)
+    assert SlotSet("topic", "report_card_problem") in result and messages  # the chosen topic is answered
+    [item] = action_store.review_items()
+    assert (item.reason, item.guess) == ("runner_up", "report_card_problem")  # the topic the person chose
+    assert item.text == "社保卡在医院刷不了是不是没激活"  # the question answered with the other topic
+    # the same topic asked by a typed question, or by a related-question button: nothing queued
+    run(ActionAnswerTopic(), tracker("report_card_problem", "社保卡刷不了", events=events[:2]))
+    entry = [{"entity": "question_entry", "value": "card_frozen"}]
+    run(ActionAnswerTopic(), tracker("report_card_problem", "/report_card_problem", events=events, entities=entry))
+    assert action_store.count("review_items") == 1
+
+
+def test_a_did_you_mean_naming_no_question_of_this_session_queues_nothing(action_store: OpsStore) -> None:
+    entities = [{"entity": "instead_of", "value": "ask_how_to_activate"}]
+    run(ActionAnswerTopic(), tracker("report_card_problem", "/report_card_problem", entities=entities))
+    forged = [{"entity": "instead_of", "value": "<b>not a topic</b>"}]
+    events = [user("社保卡刷不了", "report_card_problem")]
+    run(ActionAnswerTopic(), tracker("report_card_problem", "/x", events=events, entities=forged))
+    assert action_store.count("review_items") == 0
+
+
 def test_no_review_item_while_the_lookup_form_runs(action_store: OpsStore) -> None:
     t = tracker("nlu_fallback", NAME, ranking=[])
     t.active_loop = {"name": "card_status_form"}
