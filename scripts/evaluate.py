@@ -13,8 +13,10 @@ Two test sets, never used for training:
 
 For each: top-1 accuracy as a person meets it (a fallback counts wrong; a multi-question message
 counts right when every one of its topics is answered), the classifier's own accuracy (before the
-fallback), macro-F1, the fallback rate, per-topic accuracy and the most frequent confusions, and
-the mean parse time per message.
+fallback), macro-F1, the fallback rate, "one tap": the share answered right or, when the answer's
+topic is wrong, with the right topic offered as the button under it (core.dialogue.runner_up_topic),
+and "button": how many answers have such a button; per-topic accuracy and the most frequent
+confusions, and the mean parse time per message.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from core.dialogue import FALLBACK_INTENT, QUESTION_TOPIC_ENTITY, selected_entry_key  # noqa: E402
+from core.dialogue import FALLBACK_INTENT, QUESTION_TOPIC_ENTITY, runner_up_topic, selected_entry_key  # noqa: E402
+from core.knowledge import topic_names  # noqa: E402
 from scripts.compare_classifiers import load_examples  # noqa: E402
 
 SETS = (
@@ -56,6 +59,12 @@ def is_right(gold: str, topics: list[str]) -> bool:
     return all(w in topics for w in wanted) if len(wanted) > 1 else topics[0] == gold
 
 
+def offered_topic(result: dict[str, Any], topics: list[str], refused: bool) -> str | None:
+    """The topic offered as a button under a one-topic answer (core.dialogue.runner_up_topic: the
+    topic the classifier nearly chose), or None."""
+    return None if refused or len(topics) != 1 else runner_up_topic(result, topics[0], topic_names())
+
+
 async def parse_all(agent: Any, texts: list[str]) -> tuple[list[dict[str, Any]], float]:
     started = time.perf_counter()
     results = [await agent.parse_message(text) for text in texts]
@@ -67,6 +76,11 @@ def report(name: str, pairs: list[tuple[str, str]], results: list[dict[str, Any]
 
     rows = [(text, gold, *answered(result)) for (text, gold), result in zip(pairs, results, strict=True)]
     right = [is_right(gold, topics) and not refused for _, gold, topics, _, refused in rows]
+    offered = [
+        offered_topic(result, topics, refused) for (*_, topics, _, refused), result in zip(rows, results, strict=True)
+    ]
+    # right, or the right topic offered as the button under a wrong answer
+    tap = [ok or other == gold for ok, other, (_, gold, *_) in zip(right, offered, rows, strict=True)]
     classifier = [is_right(gold, topics) for _, gold, topics, _, _ in rows]
     fallbacks = sum(refused for *_, refused in rows)
     single = [(gold, choice) for _, gold, _, choice, _ in rows if "+" not in gold]
@@ -75,7 +89,8 @@ def report(name: str, pairs: list[tuple[str, str]], results: list[dict[str, Any]
     n = len(rows)
     print(
         f"{name:<16}{n:>5}{sum(right) / n:>10.3f}{sum(classifier) / n:>12.3f}{macro_f1:>10.3f}"
-        f"{fallbacks / n:>10.1%}   {f'{sum(multi)}/{len(multi)}' if multi else '-':>7}"
+        f"{fallbacks / n:>10.1%}   {f'{sum(multi)}/{len(multi)}' if multi else '-':>7}{sum(tap) / n:>10.3f}"
+        f"{sum(other is not None for other in offered) / n:>10.0%}"
     )
     if args.topics:
         per_topic: dict[str, list[bool]] = defaultdict(list)
@@ -164,7 +179,10 @@ def main() -> int:
 
     configure_structlog(logging.WARNING)  # Rasa's debug lines would print every message
     agent = Agent.load(args.model)
-    print(f"{'set':<16}{'n':>5}{'accuracy':>10}{'classifier':>12}{'macro-F1':>10}{'fallback':>10}{'multi':>10}")
+    print(
+        f"{'set':<16}{'n':>5}{'accuracy':>10}{'classifier':>12}{'macro-F1':>10}{'fallback':>10}{'multi':>10}"
+        f"{'one tap':>10}{'button':>10}"
+    )
     timings = []
     for label, folder in SETS:
         for path in sorted(folder.glob("*.yml")):
