@@ -145,16 +145,22 @@ def write_table(path: Path) -> None:
 def read_table(path: Path) -> tuple[Region, ...] | None:
     """The table written by `write_table`, or None if there is none or it was made from other code."""
     try:
-        table: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        table: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if table.get("stamp") != table_stamp():
+    if not isinstance(table, dict) or table.get("stamp") != table_stamp():
         logger.info("%s was built from other code or packages; computing the region table instead", path)
         return None
-    return tuple(
-        Region(**{**row, "aliases": tuple(row["aliases"]), "alternative_readings": tuple(row["alternative_readings"])})
-        for row in table["regions"]
-    )
+    try:
+        return tuple(
+            Region(
+                **{**row, "aliases": tuple(row["aliases"]), "alternative_readings": tuple(row["alternative_readings"])}
+            )
+            for row in table["regions"]
+        )
+    except (KeyError, TypeError):  # stamped right but not of the shape write_table writes (edited by hand)
+        logger.info("%s is not a region table; computing the region table instead", path)
+        return None
 
 
 def computed_regions() -> tuple[Region, ...]:

@@ -438,7 +438,7 @@ def test_the_built_table_reads_back_as_the_computed_one(tmp_path: Path) -> None:
     region for region, and a table stamped for other code is not used."""
     import json
 
-    from core.regions import computed_regions, read_table, write_table
+    from core.regions import computed_regions, read_table, table_stamp, write_table
 
     path = tmp_path / "regions.json"
     write_table(path)
@@ -451,6 +451,16 @@ def test_the_built_table_reads_back_as_the_computed_one(tmp_path: Path) -> None:
     assert read_table(tmp_path / "missing.json") is None
     path.write_text("{not json", encoding="utf-8")
     assert read_table(path) is None
+    # JSON of another shape, even with the right stamp: not used either
+    stamp = table_stamp()
+    for other in (
+        [],
+        {"stamp": stamp},
+        {"stamp": stamp, "regions": [{"name": "上海市"}]},
+        {"stamp": stamp, "regions": 3},
+    ):
+        path.write_text(json.dumps(other, ensure_ascii=False), encoding="utf-8")
+        assert read_table(path) is None, other
 
 
 def test_with_the_built_table_no_process_loads_pypinyin(tmp_path: Path) -> None:
