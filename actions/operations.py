@@ -140,7 +140,7 @@ async def review_fallback(tracker: Tracker) -> None:
 
 
 async def review_runner_up(tracker: Tracker, chosen: str) -> None:
-    """A "did you mean" button was tapped (its payload names the topic answered first): the question
+    """An "I meant: …" button was tapped (its payload names the topic answered first): the question
     answered with that topic goes to the review queue, with the topic the person chose as the guess."""
     if in_lookup_form(tracker):
         return

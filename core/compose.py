@@ -292,7 +292,7 @@ def related_buttons(
 ) -> list[dict[str, Any]]:
     """Up to MAX_RELATED other entries of the topic, as buttons that ask them; first, if the question
     may have meant another topic (`runner_up`, see core.dialogue.runner_up_topic), a button that asks
-    that topic ("您是否想问：异地激活与使用"), naming the topic it is instead of."""
+    that topic ("我想问的是：异地激活与使用"), naming the topic it is instead of."""
     other = [
         {
             "title": kb.phrase("runner_up_button", language, topic=b["title"]),

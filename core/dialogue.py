@@ -31,7 +31,7 @@ def selected_entry_key(parse_data: dict[str, Any], topic: str) -> str | None:
 
 
 # A runner-up topic held with at least this share of the answered topic's confidence is offered as a
-# button under the answer ("did you mean: …?"). On the real questions (`make evaluate`, README
+# button under the answer ("I meant: …"). On the real questions (`make evaluate`, README
 # "Measured") the right topic is that button under 2.1 (zh) / 1.3 (en) in 100 answers whose topic is
 # wrong, and 12% / 23% of answers get the button; a share of 0.4 finds a point more for half again as
 # many buttons.

@@ -56,7 +56,7 @@ DEV_SECRET = "development-only-ops-secret"
 DEFAULT_SQLITE_PATH = Path(__file__).resolve().parent.parent / "var" / "ops.sqlite3"
 
 RATINGS = ("up", "down")
-# why a question is queued: not understood, 👎, a handoff, or "did you mean" tapped (another topic)
+# why a question is queued: not understood, 👎, a handoff, or "I meant: …" tapped (another topic)
 REASONS = ("fallback", "thumbs_down", "handoff", "runner_up")
 OUT_OF_SCOPE = "out_of_scope"
 NEEDS_NEW_ANSWER = "needs_new_answer"

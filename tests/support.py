@@ -8,6 +8,7 @@ touch the developer's own databases.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -212,6 +213,30 @@ def topic_answers(kb: Any, topic: str, language: str) -> list[str]:
     """Every answer the assistant may give to a question of `topic`: its general answer and each of
     its question-level entries' answers (the NLU picks one)."""
     return [kb.topics[topic]["answer"][language].strip()] + [e["answer"][language].strip() for e in kb.entries(topic)]
+
+
+# Questions that sit between two topics, as real ones do: which topic the model puts second, and how
+# close, depends on the training data, so tests take the first whose answer offers the other topic.
+BETWEEN_TWO_TOPICS = (
+    "I am a foreigner with a passport, how do I activate my card?",
+    "社保卡激活后能直接取钱吗?",
+    "Can the medical card be used in other places?",
+    "医保卡被锁了怎么解锁",
+    "社保卡激活需要多长时间?",
+    "How can I save the money in my medical insurance card?",
+)
+INSTEAD_OF = re.compile(r'^/(\w+)\{"instead_of": "(\w+)"\}$')
+
+
+def question_with_runner_up(stack: Stack) -> tuple[str, dict, str, str]:
+    """A question of BETWEEN_TWO_TOPICS whose answer ends with the "I meant: …" button: the question,
+    that button, the topic answered and the topic the button offers."""
+    for question in BETWEEN_TWO_TOPICS:
+        for button in (b for message in stack.say(question) for b in message.get("buttons") or []):
+            named = INSTEAD_OF.match(button.get("payload", ""))
+            if named:
+                return question, button, named.group(2), named.group(1)
+    raise AssertionError(f"no answer offered a second topic for any of {BETWEEN_TWO_TOPICS}")
 
 
 def answers_topic(reply: str, kb: Any, topic: str, language: str) -> bool:

@@ -171,7 +171,7 @@ def test_a_close_runner_up_topic_is_offered_first_under_the_answer(kb):
         "title": kb.phrase("runner_up_button", "en", topic=title),
         "payload": '/ask_required_documents{"instead_of": "ask_how_to_activate"}',
     }
-    assert title in buttons[0]["title"] and buttons[0]["title"].startswith("Did you mean")
+    assert title in buttons[0]["title"] and buttons[0]["title"].startswith("I meant")
     # the topic's own related questions follow, as many as without the runner-up
     related = [b for b in buttons[1:] if b["payload"].startswith('/ask_how_to_activate{"question_entry"')]
     assert len(related) == len(buttons) - 1 == min(3, len(kb.entries("ask_how_to_activate")))

@@ -27,7 +27,7 @@ CODE = re.compile(r"[：:]\s*([A-Z0-9]{6})")
 @pytest.fixture(scope="module")
 def conversations(stack: Stack) -> dict[str, Any]:
     """Four citizens: one rates an answer 👎 and says what was missing, one looks up their card, then
-    falls back and asks for a human, one rates 👍, one taps "did you mean" under an answer."""
+    falls back and asks for a human, one rates 👍, one taps "I meant: …" under an answer."""
     rater, looker, happy, tapper = new_sender(), new_sender(), new_sender(), new_sender()
     replies: dict[str, Any] = {}
     stack.say("社保卡密码忘了怎么办", rater)
@@ -39,7 +39,7 @@ def conversations(stack: Stack) -> dict[str, Any]:
     replies["handoff"] = texts(stack.say("我要转人工", looker))
     stack.say("How do I activate my card?", happy)
     replies["up"] = texts(stack.say('/feedback{"rating": "up"}', happy))
-    # the payload of the "did you mean" button under an answer of ask_how_to_activate
+    # the payload of the "I meant: …" button under an answer of ask_how_to_activate
     stack.say("社保卡在哪里激活", tapper)
     replies["tapped"] = texts(stack.say('/report_card_problem{"instead_of": "ask_how_to_activate"}', tapper))
     replies["code"] = CODE.search(replies["handoff"]).group(1) if CODE.search(replies["handoff"]) else None

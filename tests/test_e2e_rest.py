@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import Stack, answers_topic, new_sender, start_stack, stop_stack, texts, topic_answers
+from tests.support import (
+    Stack,
+    answers_topic,
+    new_sender,
+    question_with_runner_up,
+    start_stack,
+    stop_stack,
+    texts,
+    topic_answers,
+)
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +74,20 @@ def test_a_foreigner_asking_how_to_activate_is_told_to_bring_the_passport(stack,
     assert "passport" in reply.lower() and is_english(reply)
     reply = texts(stack.say("我是外国人，拿护照怎么激活社保卡？"))
     assert "护照" in reply and is_chinese(reply)
+
+
+def test_a_question_between_two_topics_offers_the_second_and_a_tap_answers_it(stack, kb):
+    question, button, answered, offered = question_with_runner_up(stack)
+    language = "zh" if is_chinese(question) else "en"
+    assert offered != answered and {answered, offered} <= set(kb.topics)
+    assert button["title"] == kb.phrase("runner_up_button", language, topic=kb.topics[offered]["title"][language])
+    sender = new_sender()
+    first = stack.say(question, sender)
+    assert answers_topic(texts(first), kb, answered, language)
+    assert first[-1]["buttons"][0] == button  # offered first, before the topic's related questions
+    tapped = texts(stack.say(button["payload"], sender))
+    assert answers_topic(tapped, kb, offered, language)
+    assert not answers_topic(tapped, kb, answered, language)
 
 
 def test_reply_language_follows_the_latest_message(stack, kb):

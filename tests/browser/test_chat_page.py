@@ -14,7 +14,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from core.knowledge import KnowledgeBase
 from tests.browser.conftest import screenshot
-from tests.support import topic_answers
+from tests.support import Stack, question_with_runner_up, topic_answers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -92,6 +92,23 @@ def test_unintelligible_text_offers_topic_buttons(page: Page, web_url: str, kb: 
     expect(page.locator(".chip", has_text=re.compile(f"^{re.escape(title)}$"))).to_have_count(0)
     assert not any(text.startswith("/") for text in page.locator(USER).all_inner_texts())
     screenshot(page, "chat-fallback-buttons")
+
+
+def test_a_question_between_two_topics_offers_the_other_one_a_tap_away(
+    page: Page, web_url: str, stack: Stack, kb: KnowledgeBase
+) -> None:
+    question, button, answered, offered = question_with_runner_up(stack)
+    language = "zh" if re.search(r"[\u4e00-\u9fff]", question) else "en"
+    open_chat(page, web_url)
+    ask(page, question)
+    expect(page.locator(BOT, has_text=first_line(kb, answered, language))).to_be_visible()
+    expect(page.locator(".chip").first).to_have_text(button["title"])  # first under the answer
+    screenshot(page, "chat-runner-up")
+    page.locator(".chip").first.click()
+    expect(page.locator(USER).last).to_have_text(button["title"])  # "I meant: …", not the payload
+    expect(page.locator(BOT, has_text=first_line(kb, offered, language))).to_be_visible()
+    expect(page.locator(".msg--legal")).to_have_count(2)
+    screenshot(page, "chat-runner-up-tapped")
 
 
 def test_the_conversation_survives_a_reload(page: Page, web_url: str, kb: KnowledgeBase) -> None:

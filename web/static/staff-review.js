@@ -7,7 +7,7 @@ const REASONS = {
   fallback: "没答上 fallback",
   thumbs_down: "👎",
   handoff: "转人工 handoff",
-  runner_up: "点了“您是否想问” did you mean",
+  runner_up: "点了“我想问的是” I meant",
 };
 const groupsBody = document.getElementById("groups");
 const assignedList = document.getElementById("assigned");
