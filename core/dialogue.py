@@ -52,7 +52,7 @@ def runner_up_topic(parse_data: dict[str, Any], answered: str, topics: Collectio
     name = second.get("name")
     confidence = float(second.get("confidence") or 0.0)
     held = confidence > 0 and confidence >= RUNNER_UP_SHARE * float(first.get("confidence") or 0.0)
-    return str(name) if held and name in topics and name != answered else None
+    return str(name) if held and name in topics else None
 
 
 # Each topic a message of two or three questions asks, in order (components.topic_classifier).

@@ -59,10 +59,10 @@ def is_right(gold: str, topics: list[str]) -> bool:
     return all(w in topics for w in wanted) if len(wanted) > 1 else topics[0] == gold
 
 
-def offered_topic(result: dict[str, Any], topics: list[str], refused: bool) -> str | None:
+def offered_topic(result: dict[str, Any], topics: list[str], refused: bool, known: frozenset[str]) -> str | None:
     """The topic offered as a button under a one-topic answer (core.dialogue.runner_up_topic: the
-    topic the classifier nearly chose), or None."""
-    return None if refused or len(topics) != 1 else runner_up_topic(result, topics[0], topic_names())
+    topic of `known` the classifier nearly chose), or None."""
+    return None if refused or len(topics) != 1 else runner_up_topic(result, topics[0], known)
 
 
 async def parse_all(agent: Any, texts: list[str]) -> tuple[list[dict[str, Any]], float]:
@@ -76,8 +76,10 @@ def report(name: str, pairs: list[tuple[str, str]], results: list[dict[str, Any]
 
     rows = [(text, gold, *answered(result)) for (text, gold), result in zip(pairs, results, strict=True)]
     right = [is_right(gold, topics) and not refused for _, gold, topics, _, refused in rows]
+    known = topic_names()
     offered = [
-        offered_topic(result, topics, refused) for (*_, topics, _, refused), result in zip(rows, results, strict=True)
+        offered_topic(result, topics, refused, known)
+        for (*_, topics, _, refused), result in zip(rows, results, strict=True)
     ]
     # right, or the right topic offered as the button under a wrong answer
     tap = [ok or other == gold for ok, other, (_, gold, *_) in zip(right, offered, rows, strict=True)]
