@@ -2,7 +2,8 @@
 
 Pure Python + SQLAlchemy, no Rasa imports. Messages, conversations, fallbacks, handoffs and topics
 come from the (redacted) events of Rasa's SQL tracker store, which every message passes through;
-👍/👎 and the unanswered questions from the operations store (`core.ops_store`). Only counts and
+👍/👎, the unanswered questions and the answers a person corrected with "I meant: …" (another topic)
+from the operations store (`core.ops_store`). Only counts and
 redacted question texts leave this module — never a sender ID.
 """
 
@@ -24,6 +25,8 @@ from core.ops_store import Feedback, ReviewItem
 from core.review import group_items
 
 HANDOFF_INTENT = "request_human"
+UNANSWERED_REASON = "fallback"  # review-queue reasons (core.ops_store.REASONS) the dashboard counts
+CORRECTED_REASON = "runner_up"
 FEEDBACK_INTENT = "feedback"
 DEFAULT_TRACKER_DB = Path(__file__).resolve().parent.parent / "var" / "tracker.sqlite3"
 TOP = 10
@@ -87,13 +90,15 @@ def _days(since: date, until: date) -> list[date]:
 def dashboard(
     messages: Iterable[Message],
     feedback: Iterable[Feedback],
-    unanswered: Iterable[ReviewItem],
+    reviewed: Iterable[ReviewItem],
     *,
     topics: Iterable[str],
     since: date,
     until: date,
 ) -> dict[str, Any]:
-    """Figures per day × channel, totals, top topics and top unanswered questions."""
+    """Figures per day × channel, totals, top topics and top unanswered questions. Of the review
+    queue's items (`reviewed`, those since `since`), the fallbacks are the unanswered questions and the
+    "I meant: …" taps count as corrected answers."""
     topic_names = set(topics)
     days = _days(since, until)
     rows: dict[tuple[date, str], dict[str, Any]] = defaultdict(
@@ -103,6 +108,7 @@ def dashboard(
             "answered": 0,
             "fallbacks": 0,
             "handoffs": 0,
+            "corrected": 0,
             "up": 0,
             "down": 0,
         }
@@ -122,9 +128,13 @@ def dashboard(
             row["handoffs"] += 1
         if message.intent in topic_names and message.intent != HANDOFF_INTENT:
             topic_counts[message.intent] += 1
-    for item in feedback:
-        row = rows[(item.created_at.date(), item.channel)]
-        row[item.rating] += 1
+    for rating in feedback:
+        rows[(rating.created_at.date(), rating.channel)][rating.rating] += 1
+    reviewed = list(reviewed)
+    for item in reviewed:
+        if item.reason == CORRECTED_REASON:
+            rows[(item.created_at.date(), item.channel)]["corrected"] += 1
+    unanswered = [item for item in reviewed if item.reason == UNANSWERED_REASON]
     channels = sorted({channel for _, channel in rows})
     series = []
     for day in days:
@@ -137,7 +147,7 @@ def dashboard(
             )
     totals = {
         key: sum(r[key] for r in series)
-        for key in ("conversations", "messages", "answered", "fallbacks", "handoffs", "up", "down")
+        for key in ("conversations", "messages", "answered", "fallbacks", "handoffs", "corrected", "up", "down")
     }
     totals["answered_rate"] = round(totals["answered"] / totals["messages"], 3) if totals["messages"] else None
     rated = totals["up"] + totals["down"]

@@ -131,6 +131,9 @@ async def test_staff_see_queue_dashboard_and_handoff_without_personal_data(staff
     rest = [row for row in dashboard["series"] if row["channel"] == "rest"]
     assert sum(r["conversations"] for r in rest) >= 3 and sum(r["handoffs"] for r in rest) >= 1
     assert dashboard["totals"]["down"] >= 1 and dashboard["totals"]["up"] >= 1
+    # the "I meant: …" tap counts as a corrected answer, not as an unanswered question
+    assert sum(r["corrected"] for r in rest) >= 1 and dashboard["totals"]["corrected"] >= 1
+    assert "社保卡在哪里激活" not in [q["text"] for q in dashboard["top_unanswered"]]
     everything = json.dumps([queue, dashboard, summary], ensure_ascii=False)
     assert CARD["id_number"] not in everything and CARD["name"] not in everything
     # assigning a group, and the audit log of who opened the summary

@@ -473,6 +473,9 @@ def test_dashboard_counts_per_day_and_channel(store: OpsStore) -> None:
     store.record_feedback(sender_id="c3", channel="wechat", rating="up", topics=["ask_password"], at=at)
     store.record_feedback(sender_id="c1", channel="rest", rating="down", topics=["ask_password"], at=at)
     store.add_review_item(sender_id="c1", channel="rest", reason="fallback", text="卡咋整", at=at)
+    # answered with one topic, then "I meant: …" another: a corrected answer, not an unanswered question
+    store.add_review_item(sender_id="c3", channel="wechat", reason="runner_up", text="医保卡异地能用吗", at=at)
+    store.add_review_item(sender_id="c1", channel="rest", reason="thumbs_down", text="激活要钱吗", at=at)
     data = dashboard(
         messages,
         store.feedback(),
@@ -491,7 +494,8 @@ def test_dashboard_counts_per_day_and_channel(store: OpsStore) -> None:
         rest["down"],
     ) == (2, 3, 2, 1, 1, 1)
     wechat = next(r for r in data["series"] if r["channel"] == "wechat")
-    assert (wechat["messages"], wechat["up"]) == (1, 1)  # a rating is no question
+    assert (wechat["messages"], wechat["up"], wechat["corrected"]) == (1, 1, 1)  # a rating is no question
+    assert rest["corrected"] == 0 and data["totals"]["corrected"] == 1
     assert data["totals"]["messages"] == 5 and data["totals"]["helpful_rate"] == 0.5
     assert data["top_topics"][0] == {"intent": "ask_password", "count": 2}
     assert data["top_unanswered"] == [{"text": "卡咋整", "count": 1}]

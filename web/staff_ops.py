@@ -119,12 +119,10 @@ async def dashboard_data(request: web.Request) -> web.Response:
     except Exception as error:  # the dashboard says the tracker store is unreachable, not 500
         return _error(503, f"the conversation store cannot be read ({type(error).__name__})")
     feedback = await asyncio.to_thread(store.feedback, since, 100_000)
-    unanswered = [
-        i
-        for i in await asyncio.to_thread(store.review_items, assigned=None, limit=5000)
-        if i.reason == "fallback" and i.created_at >= since
+    reviewed = [
+        i for i in await asyncio.to_thread(store.review_items, assigned=None, limit=5000) if i.created_at >= since
     ]
-    data = dashboard(messages, feedback, unanswered, topics=kb.topics, since=since_day, until=today)
+    data = dashboard(messages, feedback, reviewed, topics=kb.topics, since=since_day, until=today)
     data["topic_titles"] = {name: entry["title"] for name, entry in kb.topics.items()}
     return web.json_response(data)
 

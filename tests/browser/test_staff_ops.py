@@ -76,6 +76,9 @@ def test_dashboard_draws_its_charts(page: Page, web_url: str, stack: Stack) -> N
     messages = int(page.locator(".ops__tile-value").nth(1).inner_text())
     assert messages >= 1
     expect(page.locator("#rows tr").first).to_be_visible()
+    # every figure of a row under its heading (the corrected answers' column among them)
+    assert page.locator("#rows tr").first.locator("td").count() == page.locator("thead th").count() == 10
+    expect(page.locator(".ops__tile-label", has_text="Corrected")).to_be_visible()
     screenshot(page, "staff-dashboard")
 
 

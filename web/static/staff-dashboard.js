@@ -29,6 +29,7 @@ function render(data) {
     tile("消息 Messages", String(t.messages)),
     tile("未走兜底 Answered", percent(t.answered_rate)),
     tile("转人工 Handoffs", String(t.handoffs)),
+    tile("改选主题 Corrected (I meant)", String(t.corrected)),
     tile("👍 / 👎", `${t.up} / ${t.down}`),
     tile("有帮助 Helpful", percent(t.helpful_rate)),
   );
@@ -85,7 +86,7 @@ function render(data) {
   document.getElementById("rows").replaceChildren(
     ...data.series.map((r) => {
       const tr = element("tr");
-      for (const value of [r.day, r.channel, r.conversations, r.messages, r.answered, r.fallbacks, r.handoffs, r.up, r.down]) {
+      for (const value of [r.day, r.channel, r.conversations, r.messages, r.answered, r.fallbacks, r.handoffs, r.corrected, r.up, r.down]) {
         tr.append(element("td", null, String(value)));
       }
       return tr;
