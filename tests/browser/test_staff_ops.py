@@ -12,7 +12,7 @@ from core.ops_store import OpsStore
 from tests.browser.conftest import log_in, screenshot
 from tests.support import Stack, new_sender, texts
 
-XSS = '<script>alert("x")</script><img src=x onerror=alert(1)> qwzx vbnmq plokm'
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)> zkqx jwbnv mplok'
 RAW = '<b>社保卡</b><script>alert("queue")</script><img src=x onerror=alert(2)>怎么激活呀'
 CODE = re.compile(r"[：:]\s*([A-Z0-9]{6})")
 
@@ -48,9 +48,9 @@ def test_review_queue_shows_markup_as_text_and_assigns_a_topic(page: Page, web_u
     ops_store(web_env).add_review_item(sender_id="b", channel="wechat", reason="fallback", text=RAW)
     log_in(page, web_url, "/staff/review")
     expect(page.locator("body[data-loaded=true]")).to_be_attached()
-    typed = page.locator("tr.ops__group", has=page.locator(".ops__text", has_text="vbnmq plokm"))
+    typed = page.locator("tr.ops__group", has=page.locator(".ops__text", has_text="jwbnv mplok"))
     expect(typed).to_have_count(1)
-    assert typed.locator(".ops__text").inner_text() == "qwzx vbnmq plokm"
+    assert typed.locator(".ops__text").inner_text() == "zkqx jwbnv mplok"
     raw = page.locator("tr.ops__group", has=page.locator(".ops__text", has_text="怎么激活呀"))
     assert raw.locator(".ops__text").inner_text() == RAW  # shown as typed, never run (a dialog fails the test)
     assert page.locator("#groups img, #groups script, #groups b").count() == 0
@@ -58,9 +58,9 @@ def test_review_queue_shows_markup_as_text_and_assigns_a_topic(page: Page, web_u
     typed.locator("select").select_option("ask_how_to_activate")
     typed.locator("button").click()
     expect(page.locator("#status")).to_contain_text("Assigned")
-    expect(page.locator("tr.ops__group", has=page.locator(".ops__text", has_text="vbnmq plokm"))).to_have_count(0)
-    expect(page.locator("#assigned li", has_text="vbnmq plokm")).to_contain_text("browser-desk")
-    assigned = [i for i in ops_store(web_env).review_items(assigned=True) if i.text == "qwzx vbnmq plokm"]
+    expect(page.locator("tr.ops__group", has=page.locator(".ops__text", has_text="jwbnv mplok"))).to_have_count(0)
+    expect(page.locator("#assigned li", has_text="jwbnv mplok")).to_contain_text("browser-desk")
+    assigned = [i for i in ops_store(web_env).review_items(assigned=True) if i.text == "zkqx jwbnv mplok"]
     assert assigned and assigned[0].label == "ask_how_to_activate" and assigned[0].assigned_by == "browser-desk"
 
 
