@@ -21,7 +21,7 @@ from actions.common import KB, latest_entities, reply_language, send
 from core.compose import answer_entry
 from core.conversation_summary import handoff_summary, last_question_for
 from core.dialogue import INSTEAD_OF_ENTITY, LOOKUP_FORM
-from core.ops_store import HANDOFF_TTL, OpsStore
+from core.ops_store import FALLBACK_REASON, HANDOFF_TTL, RUNNER_UP_REASON, OpsStore
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ async def review_fallback(tracker: Tracker) -> None:
         return
     ranked = [item for item in message.get("intent_ranking", []) if item.get("name") in KB.topics]
     guess = ranked[0] if ranked else {}
-    await queue_for_review(tracker, "fallback", text, guess.get("name"), guess.get("confidence"))
+    await queue_for_review(tracker, FALLBACK_REASON, text, guess.get("name"), guess.get("confidence"))
 
 
 async def review_runner_up(tracker: Tracker, chosen: str) -> None:
@@ -147,7 +147,7 @@ async def review_runner_up(tracker: Tracker, chosen: str) -> None:
     answered = [t for t in latest_entities(tracker, INSTEAD_OF_ENTITY) if t in KB.topics and t != chosen]
     question = last_question_for(list(tracker.events), answered[-1:]) if answered else None
     if question is not None:
-        await queue_for_review(tracker, "runner_up", question.text, chosen)
+        await queue_for_review(tracker, RUNNER_UP_REASON, question.text, chosen)
 
 
 async def record_comment(tracker: Tracker, comment: str) -> bool:

@@ -21,12 +21,10 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, cr
 from sqlalchemy.engine import Engine
 
 from core.dialogue import FALLBACK_INTENT
-from core.ops_store import Feedback, ReviewItem
+from core.ops_store import FALLBACK_REASON, RUNNER_UP_REASON, Feedback, ReviewItem
 from core.review import group_items
 
 HANDOFF_INTENT = "request_human"
-UNANSWERED_REASON = "fallback"  # review-queue reasons (core.ops_store.REASONS) the dashboard counts
-CORRECTED_REASON = "runner_up"
 FEEDBACK_INTENT = "feedback"
 DEFAULT_TRACKER_DB = Path(__file__).resolve().parent.parent / "var" / "tracker.sqlite3"
 TOP = 10
@@ -132,9 +130,9 @@ def dashboard(
         rows[(rating.created_at.date(), rating.channel)][rating.rating] += 1
     reviewed = list(reviewed)
     for item in reviewed:
-        if item.reason == CORRECTED_REASON:
+        if item.reason == RUNNER_UP_REASON:
             rows[(item.created_at.date(), item.channel)]["corrected"] += 1
-    unanswered = [item for item in reviewed if item.reason == UNANSWERED_REASON]
+    unanswered = [item for item in reviewed if item.reason == FALLBACK_REASON]
     channels = sorted({channel for _, channel in rows})
     series = []
     for day in days:

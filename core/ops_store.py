@@ -57,7 +57,9 @@ DEFAULT_SQLITE_PATH = Path(__file__).resolve().parent.parent / "var" / "ops.sqli
 
 RATINGS = ("up", "down")
 # why a question is queued: not understood, 👎, a handoff, or "I meant: …" tapped (another topic)
-REASONS = ("fallback", "thumbs_down", "handoff", "runner_up")
+FALLBACK_REASON = "fallback"
+RUNNER_UP_REASON = "runner_up"
+REASONS = (FALLBACK_REASON, "thumbs_down", "handoff", RUNNER_UP_REASON)
 OUT_OF_SCOPE = "out_of_scope"
 NEEDS_NEW_ANSWER = "needs_new_answer"
 HANDOFF_TTL = timedelta(hours=24)
