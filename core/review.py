@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from core.language import detect_language, to_simplified
-from core.ops_store import NEEDS_NEW_ANSWER, OUT_OF_SCOPE, ReviewItem
+from core.ops_store import NEEDS_NEW_ANSWER, OUT_OF_SCOPE, RUNNER_UP_REASON, ReviewItem
 
 SIMILARITY = 0.6
 _NOISE = re.compile(r"[\W_]+", re.UNICODE)
@@ -52,7 +52,12 @@ class Group:
         return self.items[0]
 
     def as_dict(self) -> dict[str, Any]:
-        guesses = [i.guess for i in self.items if i.guess]
+        """The group for the review page. `guess` is the model's (its most frequent guess, the
+        confidence of the newest guessed item); `chosen` the topic people picked with the "I meant: …"
+        button (a runner_up item's guess is the person's choice, not the model's)."""
+        guessed = [i for i in self.items if i.guess and i.reason != RUNNER_UP_REASON]
+        guesses = [i.guess for i in guessed]
+        choices = [i.guess for i in self.items if i.guess and i.reason == RUNNER_UP_REASON]
         return {
             "ids": [i.id for i in self.items],
             "count": len(self.items),
@@ -61,7 +66,8 @@ class Group:
             "reasons": sorted({i.reason for i in self.items}),
             "channels": sorted({i.channel for i in self.items}),
             "guess": max(set(guesses), key=guesses.count) if guesses else None,
-            "guess_confidence": self.latest.guess_confidence,
+            "guess_confidence": guessed[0].guess_confidence if guessed else None,
+            "chosen": max(set(choices), key=choices.count) if choices else None,
             "items": [
                 {
                     "id": i.id,

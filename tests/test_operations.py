@@ -386,6 +386,30 @@ def test_near_duplicates_are_grouped(store: OpsStore) -> None:
     assert normalise("问：社保卡 激活？123") == "社保卡激活#"
 
 
+def test_a_group_keeps_the_models_guess_apart_from_the_topic_people_chose(store: OpsStore) -> None:
+    # a fallback with the model's guess, then the same question answered and corrected with "I meant: …"
+    store.add_review_item(
+        sender_id="a",
+        channel="rest",
+        reason="fallback",
+        text="社保卡锁了咋办",
+        guess="ask_password",
+        guess_confidence=0.2,
+    )
+    store.add_review_item(
+        sender_id="b", channel="rest", reason="runner_up", text="社保卡锁了咋办啊", guess="report_card_problem"
+    )
+    store.add_review_item(
+        sender_id="c", channel="rest", reason="runner_up", text="社保卡锁了咋办", guess="report_card_problem"
+    )
+    (group,) = (g.as_dict() for g in group_items(store.review_items()))
+    assert (group["guess"], group["guess_confidence"], group["chosen"]) == ("ask_password", 0.2, "report_card_problem")
+    assert group["reasons"] == ["fallback", "runner_up"]
+    store.add_review_item(sender_id="d", channel="rest", reason="fallback", text="养老金什么时候发")
+    plain = next(g.as_dict() for g in group_items(store.review_items()) if g.latest.text == "养老金什么时候发")
+    assert (plain["guess"], plain["guess_confidence"], plain["chosen"]) == (None, None, None)
+
+
 def test_export_plan_skips_known_examples_and_lists_new_answers(store: OpsStore) -> None:
     texts = {
         "社保卡咋个激活嘛": "ask_how_to_activate",

@@ -64,6 +64,26 @@ def test_review_queue_shows_markup_as_text_and_assigns_a_topic(page: Page, web_u
     assert assigned and assigned[0].label == "ask_how_to_activate" and assigned[0].assigned_by == "browser-desk"
 
 
+def test_review_queue_shows_the_topic_a_person_chose_apart_from_the_models_guess(
+    page: Page, web_url: str, web_env, kb
+) -> None:
+    store = ops_store(web_env)
+    text = "qvzx plorb 卡被锁住了"  # its own words: other tests' items must not group with it
+    store.add_review_item(
+        sender_id="m", channel="rest", reason="fallback", text=text, guess="ask_password", guess_confidence=0.21
+    )
+    store.add_review_item(sender_id="p", channel="rest", reason="runner_up", text=text, guess="report_card_problem")
+    log_in(page, web_url, "/staff/review")
+    expect(page.locator("body[data-loaded=true]")).to_be_attached()
+    group = page.locator("tr.ops__group", has=page.locator(".ops__text", has_text="qvzx plorb"))
+    expect(group).to_have_count(1)
+    chosen = kb.topics["report_card_problem"]["title"]
+    expect(group.locator(".ops__chosen")).to_have_text(f"用户选择 Person chose: {chosen['zh']} · {chosen['en']}")
+    guessed = kb.topics["ask_password"]["title"]
+    expect(group.locator(".ops__guess")).to_contain_text(f"{guessed['zh']} · {guessed['en']} (21%)")
+    expect(group.locator("select")).to_have_value("report_card_problem")  # the person's choice comes first
+
+
 def test_dashboard_draws_its_charts(page: Page, web_url: str, stack: Stack) -> None:
     stack.say("社保卡在哪里激活", new_sender())
     log_in(page, web_url, "/staff/dashboard")

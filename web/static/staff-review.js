@@ -36,14 +36,20 @@ function row(group, labels) {
     more.append(list);
     question.append(more);
   }
-  const guess = group.guess
-    ? `${title(group.guess, labels)}${group.guess_confidence != null ? ` (${Math.round(group.guess_confidence * 100)}%)` : ""}`
-    : "—";
+  const guess = element(
+    "td",
+    "ops__guess",
+    group.guess
+      ? `${title(group.guess, labels)}${group.guess_confidence != null ? ` (${Math.round(group.guess_confidence * 100)}%)` : ""}`
+      : group.chosen ? "" : "—",
+  );
+  // The topic people picked with "I meant: …" under the answer they got: their choice, not the model's.
+  if (group.chosen) guess.append(element("div", "ops__chosen", `用户选择 Person chose: ${title(group.chosen, labels)}`));
   tr.append(
     question,
     element("td", "ops__count", String(group.count)),
     element("td", null, group.reasons.map((r) => REASONS[r] || r).join(" · ")),
-    element("td", "ops__guess", guess),
+    guess,
     element("td", null, when(group.latest)),
   );
   const cell = element("td", "ops__assign");
@@ -52,7 +58,7 @@ function row(group, labels) {
   for (const label of labels) {
     const option = element("option", null, title(label.value, labels));
     option.value = label.value;
-    if (label.value === group.guess) option.selected = true;
+    if (label.value === (group.chosen || group.guess)) option.selected = true;
     select.append(option);
   }
   const button = element("button", "ops__button", "分配 Assign");
