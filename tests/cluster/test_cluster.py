@@ -254,6 +254,7 @@ def test_50_conversations_of_20_messages_over_both_servers(
 
 
 WATCH_LAG = 5.0  # seconds StateWatch may notice a state change late
+LOCK_WAIT_BOUND = 15.0  # seconds: below the lock lifetime (20), above a message's worst time under this load (~8)
 
 
 class StateWatch:
@@ -367,6 +368,13 @@ def test_killing_one_rasa_server_mid_load(
     )
     assert len(load.turns) == 500, "the load did not finish within its time"
     assert len(after_kill) >= 100
+    # A conversation whose message died with the server still held a ticket of Rasa's lock; its next
+    # message does not wait for that ticket's lifetime (TICKET_LOCK_LIFETIME, 20 s), holding a slot of
+    # the survivor: the lock store sees the dead server's heartbeat gone (3 s) and goes on
+    # (tracker_store/lock_store.py). With Rasa's own store every run had such a 20 s wait, and when
+    # four came at once the survivor answered nothing for 18 s.
+    slowest = max(after_kill, key=lambda turn: turn.ended - turn.started)
+    assert slowest.ended - slowest.started < LOCK_WAIT_BOUND, (slowest.sender, slowest.index, slowest.served_by)
     # Until the restarted server is back, the survivor answers everything. "Back" is when the watch
     # saw it UP, polling every 0.5 s from a thread that shares the GIL with 50 load threads on a
     # busy machine: it can see the change seconds late, so the last seconds before are left out.
