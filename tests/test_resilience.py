@@ -141,3 +141,32 @@ def test_action_responses_are_still_validated_by_rasas_schema() -> None:
         validate(None, {"events": [{"no_event_key": 1}], "responses": []})
     with pytest.raises(ValidationError):
         validate(None, {"events": "not a list"})
+
+
+def test_event_classes_by_name_are_rasas_own_and_unknown_names_go_to_rasa() -> None:
+    """The cached lookup gives, for every event name, the first subclass of `Event` with that name
+    (what Rasa's walk returns); an unknown name goes to Rasa's own lookup; events read back the same."""
+    from rasa.shared.core.events import ActionExecuted, Event, SlotSet
+    from rasa.shared.utils.common import all_subclasses
+
+    asked: list[tuple[str, Any]] = []
+
+    def rasas_lookup(name: str, default: Any = None) -> Any:
+        asked.append((name, default))
+        return default
+
+    resolve = resilience._event_class_by_name(rasas_lookup)
+    subclasses = all_subclasses(Event)
+    names = {cls.type_name for cls in subclasses}
+    assert len(names) > 15
+    for name in names:
+        assert resolve(name) is next(cls for cls in subclasses if cls.type_name == name)
+    assert asked == []  # every known name answered from the cache
+    assert resolve("no_such_event", SlotSet) is SlotSet
+    assert asked == [("no_such_event", SlotSet)]
+    resilience.install()
+    assert Event.resolve_by_type("topic") is None  # Rasa's answer for its old TopicSet events
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("no_such_event")
+    events = [ActionExecuted("action_listen"), UserUttered("你好"), SlotSet("region", "上海市")]
+    assert [Event.from_parameters(e.as_dict()) for e in events] == events

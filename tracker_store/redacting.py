@@ -154,20 +154,23 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
         with self.session_scope() as session:
             stored = self._already_stored(session, tracker)
             state = RedactionState()
+            rows = []
             for index, event in enumerate(tracker.events):
                 if index < stored:
                     follow_event(event.as_dict(), state)  # stored already: only the form state matters
                     continue
                 data = redact_event(event.as_dict(), state)
-                session.add(
-                    self.SQLEvent(
-                        sender_id=tracker.sender_id,
-                        type_name=event.type_name,
-                        timestamp=data.get("timestamp"),
-                        intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-                        action_name=data.get("name"),
-                        data=json.dumps(data),
-                    )
+                rows.append(
+                    {
+                        "sender_id": tracker.sender_id,
+                        "type_name": event.type_name,
+                        "timestamp": data.get("timestamp"),
+                        "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                        "action_name": data.get("name"),
+                        "data": json.dumps(data),
+                    }
                 )
+            if rows:  # one INSERT for the turn's events, not the ORM's unit of work per event
+                session.execute(self.SQLEvent.__table__.insert(), rows)
             session.commit()
         setattr(tracker, STORED_EVENTS, len(tracker.events))
