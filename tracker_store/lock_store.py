@@ -11,7 +11,7 @@ messages, the four next messages held every slot of the survivor, and nothing wa
 
 This store records which server issued each ticket (a key per ticket, `lockmeta:owner:<conversation>:<n>`),
 and each server keeps a heartbeat key (`lockmeta:alive:<server>`, `ALIVE_SECONDS` long, renewed every
-`BEAT_SECONDS` by a thread) while it holds tickets. A waiting message drops the tickets before it whose
+`BEAT_SECONDS` by a thread) from its first ticket on. A waiting message drops the tickets before it whose
 server's heartbeat is gone: a dead server's tickets are overtaken within `ALIVE_SECONDS` (3) instead
 of the lock lifetime. Tickets without an owner key (written by Rasa's own store) and tickets of live
 servers expire only as Rasa's do, so the lifetime stays the bound for a server that is alive but slow.
