@@ -40,6 +40,10 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+def _most_frequent(values: Sequence[str | None]) -> str | None:
+    return max(set(values), key=values.count) if values else None
+
+
 @dataclass
 class Group:
     """Questions that say the same thing; `items` newest first."""
@@ -65,9 +69,9 @@ class Group:
             "latest": self.latest.created_at.isoformat(),
             "reasons": sorted({i.reason for i in self.items}),
             "channels": sorted({i.channel for i in self.items}),
-            "guess": max(set(guesses), key=guesses.count) if guesses else None,
+            "guess": _most_frequent(guesses),
             "guess_confidence": guessed[0].guess_confidence if guessed else None,
-            "chosen": max(set(choices), key=choices.count) if choices else None,
+            "chosen": _most_frequent(choices),
             "items": [
                 {
                     "id": i.id,

@@ -106,6 +106,12 @@ class Stack:
         return response.json()
 
 
+def required(variable: str) -> bool:
+    """REQUIRE_POSTGRES, REQUIRE_REDIS, REQUIRE_CLUSTER… set (CI): a missing service fails the tests
+    that need it instead of skipping them."""
+    return os.environ.get(variable, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def new_sender() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-import redis
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from core.knowledge import KnowledgeBase
-from tests.support import Stack, new_sender, start_stack, stop_stack, texts
+from tests.support import Stack, new_sender, required, start_stack, stop_stack, texts
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
@@ -31,10 +30,6 @@ PG_ADMIN_URL = os.environ.get("FAULTS_PG_URL", "postgresql://postgres@127.0.0.1:
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 RAW_ID = "11010519491231002X"
 BUSY_WITHIN = 6.0  # seconds: the issue asks for a reply within 5 s; one second of slack for this machine
-
-
-def _required(variable: str) -> bool:
-    return os.environ.get(variable, "").strip().lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture
@@ -48,23 +43,13 @@ def pg_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     except Exception as error:  # noqa: BLE001
-        if _required("REQUIRE_POSTGRES"):
+        if required("REQUIRE_POSTGRES"):
             pytest.fail(f"REQUIRE_POSTGRES is set but PostgreSQL is unreachable: {error}")
         pytest.skip("PostgreSQL is not reachable (set REQUIRE_POSTGRES=1 to make this fail)")
     yield name
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-@pytest.fixture
-def redis_up() -> None:
-    try:
-        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=3).ping()
-    except Exception as error:  # noqa: BLE001
-        if _required("REQUIRE_REDIS"):
-            pytest.fail(f"REQUIRE_REDIS is set but Redis is unreachable: {error}")
-        pytest.skip("Redis is not reachable (set REQUIRE_REDIS=1 to make this fail)")
 
 
 def user_texts(url: str, sender: str) -> list[str]:

@@ -30,6 +30,8 @@ import sqlalchemy
 import websockets
 from sqlalchemy.engine import make_url
 
+from tests.support import required as support_required
+
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "activation.tar.gz"
 PG_ADMIN_URL = os.environ.get("CLUSTER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -42,7 +44,7 @@ WECHAT_TOKEN = "cluster-test-wechat-token"
 
 def required() -> bool:
     """REQUIRE_CLUSTER set (CI): a missing piece fails the tests instead of skipping them."""
-    return os.environ.get("REQUIRE_CLUSTER", "").strip().lower() not in ("", "0", "false", "no")
+    return support_required("REQUIRE_CLUSTER")
 
 
 def haproxy_binary() -> Optional[str]:
